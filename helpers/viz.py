@@ -1,0 +1,105 @@
+"""Pictures without torchvision: image grids, loss curves, PNG bytes for widgets."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from PIL import Image
+
+
+def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, value_range=(-1, 1),
+              pad_value: float = 1.0) -> np.ndarray:
+    """Return a uint8 (H, W, 3) picture of images tiled nrow per row.
+
+    images: (N, C, h, w) float in value_range (C = 1 or 3), or uint8 in [0, 255].
+    """
+    x = images.detach().float().cpu()
+    if images.dtype == torch.uint8:
+        x = x / 255.0
+    else:
+        lo, hi = value_range
+        x = ((x - lo) / (hi - lo)).clamp(0, 1)
+    if x.shape[1] == 1:
+        x = x.repeat(1, 3, 1, 1)
+    n, _, h, w = x.shape
+    ncol = min(nrow, n)
+    nrows = -(-n // ncol)
+    grid = torch.full((3, nrows * (h + padding) + padding, ncol * (w + padding) + padding), pad_value)
+    for i in range(n):
+        r, c = divmod(i, ncol)
+        top, left = padding + r * (h + padding), padding + c * (w + padding)
+        grid[:, top:top + h, left:left + w] = x[i]
+    return (grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def show_grid(images: torch.Tensor, title: str | None = None, nrow: int = 8, scale: float = 1.0,
+              ax=None, value_range=(-1, 1)):
+    """Draw a grid of images on `ax` (a new figure when None); return the axes."""
+    grid = make_grid(images, nrow=nrow, value_range=value_range)
+    if ax is None:
+        h, w = grid.shape[:2]
+        _, ax = plt.subplots(figsize=(max(2.0, w / 40 * scale), max(2.0, h / 40 * scale)))
+    ax.imshow(grid, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def save_image(array: np.ndarray, path: str | Path, upscale: int = 1) -> Path:
+    """Write a uint8 (H, W, 3) array as PNG, optionally enlarged (nearest) for small faces."""
+    img = Image.fromarray(array)
+    if upscale > 1:
+        img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
+def png_bytes(array: np.ndarray, upscale: int = 1) -> bytes:
+    """Return PNG bytes of a uint8 (H, W, 3) array, for ipywidgets.Image values."""
+    img = Image.fromarray(array)
+    if upscale > 1:
+        img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def smooth(values, window: int = 20) -> np.ndarray:
+    """Return a running mean (same length) so noisy GAN losses stay readable."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2 or window <= 1:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    end = np.arange(1, len(v) + 1)
+    start = np.maximum(0, end - window)
+    return (c[end] - c[start]) / (end - start)
+
+
+def plot_history(history: dict, keys=None, ax=None, title: str = "training losses", window: int = 20):
+    """Plot logged curves (history['step'] on x) on `ax`; return the axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    steps = history.get("step", [])
+    for k in keys or [k for k in history if k not in ("step", "epoch", "seconds")]:
+        vals = history.get(k, [])
+        if len(vals) and len(vals) == len(steps):
+            ax.plot(steps, smooth(vals, window), label=k)
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    return ax
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Save a matplotlib figure (PNG, modest dpi so notebooks and assets stay small)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight", dpi=80)
+    return path
