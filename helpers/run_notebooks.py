@@ -1,0 +1,65 @@
+"""Execute notebooks headless with papermill: `python -m helpers.run_notebooks [--profile demo] [NB ...]`.
+
+The profile reaches each kernel through FACEGAN_PROFILE (so no injected parameters cell). Executed
+copies go to outputs/<notebook>/<notebook>.ipynb, or back into notebooks/ with --inplace.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+
+
+def notebooks(names: list[str]) -> list[Path]:
+    """Return the notebooks to run: the named ones, or every notebooks/NN_*.ipynb in order."""
+    if not names:
+        return sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    found = []
+    for name in names:
+        path = Path(name)
+        if not path.is_file():
+            matches = sorted(paths.NOTEBOOKS.glob(f"{Path(name).stem}*.ipynb"))
+            if not matches:
+                raise SystemExit(f"no notebook matches {name!r} in {paths.NOTEBOOKS}")
+            path = matches[0]
+        found.append(path)
+    return found
+
+
+def main(argv=None) -> int:
+    import papermill
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("names", nargs="*", help="notebooks to run (default: all)")
+    ap.add_argument("--profile", default="demo", choices=["smoke", "demo", "full", "auto"])
+    ap.add_argument("--inplace", action="store_true", help="write the executed notebook back into notebooks/")
+    args = ap.parse_args(argv)
+    nbs = notebooks(args.names)
+    if not nbs:
+        print(f"no notebooks in {paths.NOTEBOOKS} yet: nothing to run")
+        return 0
+    os.environ["FACEGAN_PROFILE"] = args.profile
+    failed = []
+    for nb in nbs:
+        out = nb if args.inplace else paths.output_dir(nb.stem) / nb.name
+        t0 = time.perf_counter()
+        print(f"== {nb.name} ({args.profile}) -> {out}", flush=True)
+        try:
+            papermill.execute_notebook(str(nb), str(out), cwd=str(paths.NOTEBOOKS), kernel_name="python3",
+                                       progress_bar=False, log_output=False)
+        except Exception as err:  # keep going: one broken notebook should not hide the others' results
+            failed.append(nb.name)
+            print(f"!! {nb.name} failed: {type(err).__name__}: {str(err)[:2000]}", file=sys.stderr)
+        print(f"   {nb.name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
