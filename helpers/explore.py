@@ -4,6 +4,8 @@ Used by notebooks/00_data.ipynb and the attribute-exploration part of 03_smile_c
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -63,3 +65,18 @@ def examples_per_attribute(images: torch.Tensor, attrs: torch.Tensor, names: lis
         ax.set_title(f"{names[j]}: with | without", fontsize=8, loc="left")
     fig.tight_layout()
     return fig
+
+
+@dataclass
+class TourConfig:
+    """Settings of notebooks/00_data.ipynb, one preset per profile."""
+
+    image_size: int = 32  # px the demo models train at
+    oracle_seconds: float = 60  # oracle training budget (it is cached afterwards)
+    fd_samples: int = 2000  # images per side for the real-vs-real Fréchet distance floor
+    speed_images: int = 1000  # images decoded to measure the data pipeline
+
+
+TOUR_PRESETS = {"smoke": TourConfig(oracle_seconds=10, fd_samples=500, speed_images=200),
+                "demo": TourConfig(),
+                "full": TourConfig(image_size=64, oracle_seconds=300, fd_samples=5000, speed_images=5000)}

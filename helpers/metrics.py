@@ -285,3 +285,14 @@ def read_metrics(notebook: str) -> dict:
     if not target.exists():
         raise FileNotFoundError(f"{target} does not exist: run notebook {notebook!r} (it calls write_metrics) first")
     return json.loads(target.read_text(encoding="utf-8"))
+
+
+def fd_reference(oracle, set_a, set_b, n: int = 2000) -> dict:
+    """Return the two yardsticks for fd_oracle: the floor (real vs other real) and noise vs real.
+
+    set_a, set_b: FaceSets (e.g. train and test); n images are drawn from each. A GAN's
+    fd_oracle is judged against the floor measured with the same n (the estimate shrinks with n).
+    """
+    real_a, real_b = set_a.sample(n, seed=1), set_b.sample(n, seed=2)
+    noise = torch.rand(real_a.shape, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    return {"fd_oracle_floor": fd_oracle(oracle, real_a, real_b), "fd_oracle_noise": fd_oracle(oracle, noise, real_b)}

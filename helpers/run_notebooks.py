@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,17 @@ def notebooks(names: list[str]) -> list[Path]:
     return found
 
 
+def publish_figures(notebook: str) -> list[Path]:
+    """Copy outputs/<notebook>/*.png into assets/<notebook>/ (the README shows those)."""
+    dest = paths.ASSETS / notebook
+    copied = []
+    for png in sorted((paths.OUTPUTS / notebook).glob("*.png")):
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, dest / png.name)
+        copied.append(dest / png.name)
+    return copied
+
+
 def main(argv=None) -> int:
     import papermill
 
@@ -51,6 +63,8 @@ def main(argv=None) -> int:
         try:
             papermill.execute_notebook(str(nb), str(out), cwd=str(paths.NOTEBOOKS), kernel_name="python3",
                                        progress_bar=False, log_output=False)
+            if args.profile != "smoke":
+                publish_figures(nb.stem)
         except Exception as err:  # keep going: one broken notebook should not hide the others' results
             failed.append(nb.name)
             print(f"!! {nb.name} failed: {type(err).__name__}: {str(err)[:2000]}", file=sys.stderr)

@@ -103,3 +103,15 @@ def save_figure(fig, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches="tight", dpi=80)
     return path
+
+
+def bar_chart(values: dict, title: str = "", ylim=None, ax=None):
+    """Draw {label: value} as bars (labels rotated for long attribute names); return the axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(4, 0.45 * len(values)), 3))
+    ax.bar(list(values), list(values.values()), color="tab:blue")
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=90)
+    return ax

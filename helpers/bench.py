@@ -1,0 +1,169 @@
+"""`make bench`: training and data-pipeline speed, ours against the pytorch/examples set-up.
+
+Ours: the uint8 cache -> FaceLoader -> bf16 autocast + channels_last DCGAN step.
+Baseline: the same networks in fp32, eager, NCHW, fed by a DataLoader that decodes, crops and
+resizes a JPEG per image per step (what pytorch/examples/dcgan does with ImageFolder).
+`--quality` also trains the 32 px DCGAN for the same number of steps in bf16 and fp32 and
+compares their oracle Fréchet distances (is bf16 safe?).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from . import dcgan, paths
+from .data import cache, load_faces, sources
+from .data.faces import ensure_synthetic
+from .runtime import autocast, seed_everything
+
+
+class JpegFolder(torch.utils.data.Dataset):
+    """Decode + centre-crop + resize one JPEG per item, every epoch (the baseline's data path)."""
+
+    def __init__(self, files, size):
+        self.files, self.size = files, size
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        img = cache.load_image(self.files[i], self.size, None, 3)
+        return torch.from_numpy(img).float().div_(127.5).sub_(1), 0
+
+
+def gan_step(D, G, d_opt, g_opt, real, z_size, amp, device):
+    """One DCGAN iteration (D on real + fake, then G); returns nothing, just does the work."""
+    b = real.shape[0]
+    with autocast(device, amp):
+        fake = G(torch.randn(b, z_size, device=device))
+        d_loss = dcgan.real_loss(D(real)) + dcgan.fake_loss(D(fake.detach()))
+    d_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    d_opt.step()
+    with autocast(device, amp):
+        g_loss = dcgan.real_loss(D(fake))
+    g_opt.zero_grad(set_to_none=True)
+    g_loss.backward()
+    g_opt.step()
+
+
+def train_speed(batches, *, amp, channels_last, steps, warmup=3, size=64, conv_dim=64, z_size=100,
+                device="cpu") -> float:
+    """Return training images/s of a DCGAN at `size` over `steps` iterations from `batches`."""
+    seed_everything(0)
+    D, G = dcgan.build_network(conv_dim, conv_dim, z_size, img_size=size)
+    D, G = D.to(device), G.to(device)
+    if channels_last:
+        D, G = D.to(memory_format=torch.channels_last), G.to(memory_format=torch.channels_last)
+    d_opt = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    g_opt = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    it = iter(batches)
+    n_img, t0 = 0, None
+    for i in range(warmup + steps):
+        if i == warmup:
+            t0 = time.perf_counter()
+        real = next(it)[0].to(device)
+        if channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        gan_step(D, G, d_opt, g_opt, real, z_size, amp, device)
+        n_img += real.shape[0] if i >= warmup else 0
+    return n_img / (time.perf_counter() - t0)
+
+
+def data_speed(data: str = "synthetic", size: int = 64, n: int = 2000) -> dict:
+    """Return img/s of JPEG decode+crop+resize (one process, and the 2-process pool that builds
+    the cache) against reading float batches from the cache, for `data` at `size`."""
+    faces = load_faces(data, size, split="train", progress=False)
+    src = sources.resolve(ensure_synthetic(size) if data == "synthetic" else data)
+    out = {}
+    if src.files:
+        files = src.files[:n]
+        t0 = time.perf_counter()
+        for f in files:
+            cache.load_image(f, size, None, 3)
+        out["decode_1proc_img_s"] = len(files) / (time.perf_counter() - t0)
+        files = src.files[:2 * n]
+        t0 = time.perf_counter()
+        cache.decode_files(files, size, None, 3, progress=False)
+        out["decode_pool_img_s"] = len(files) / (time.perf_counter() - t0)
+    loader, seen = faces.loader(min(256, len(faces))), 0
+    t0 = time.perf_counter()
+    for x, _ in loader:
+        seen += len(x)
+    out["cached_batches_img_s"] = seen / (time.perf_counter() - t0)
+    return out
+
+
+def speed(steps: int, device: str) -> dict:
+    """Return the speed report: ours vs the baseline at 64 px, batch 64, and the data pipeline."""
+    files = sorted((ensure_synthetic(64) / "img_align_celeba").glob("*.jpg"))
+    faces = load_faces("synthetic", 64, split="train", progress=False)
+    ours = train_speed(faces.loader(64, device=device), amp=True, channels_last=True, steps=steps, device=device)
+    jpeg_loader = torch.utils.data.DataLoader(JpegFolder(files, 64), batch_size=64, shuffle=True, num_workers=2,
+                                              drop_last=True, persistent_workers=True)
+    base = train_speed(jpeg_loader, amp=False, channels_last=False, steps=steps, device=device)
+    fp32_cached = train_speed(faces.loader(64, device=device), amp=False, channels_last=False, steps=steps,
+                              device=device)
+    report = {"device": str(device), "threads": torch.get_num_threads(), "steps": steps,
+              "ours_bf16_channels_last_cached_img_s": ours, "baseline_fp32_jpeg_img_s": base,
+              "fp32_cached_img_s": fp32_cached, "speedup": ours / base}
+    report.update(data_speed("synthetic", 64))
+    return report
+
+
+def quality(steps: int, device: str, size: int = 32) -> dict:
+    """Return the oracle FD of a 32 px DCGAN after `steps` iterations in bf16 and in fp32."""
+    from .metrics import fd_oracle
+    from .oracle import load_or_train_oracle
+
+    train = load_faces("synthetic", size, split="train", progress=False)
+    test = load_faces("synthetic", size, split="test", progress=False)
+    oracle, _ = load_or_train_oracle(train, load_faces("synthetic", size, split="valid", progress=False),
+                                     device=device, seconds=60)
+    out = {}
+    for amp in (True, False):
+        seed_everything(0)
+        D, G = dcgan.build_network(64, 64, 100, img_size=size)
+        d_opt = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+        g_opt = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+        loader, done, t0 = train.loader(64), 0, time.perf_counter()
+        while done < steps:
+            for real, _ in loader:
+                gan_step(D, G, d_opt, g_opt, real, 100, amp, device)
+                done += 1
+                if done >= steps:
+                    break
+        G.eval()
+        with torch.no_grad():
+            fake = torch.cat([G(torch.randn(500, 100)) for _ in range(4)]).float()
+        key = "bf16" if amp else "fp32"
+        out[f"fd_oracle_{key}"] = fd_oracle(oracle, fake, test.sample(2000, seed=1))
+        out[f"seconds_{key}"] = time.perf_counter() - t0
+    out["steps"] = steps
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=20, help="timed DCGAN iterations per variant")
+    ap.add_argument("--quality", type=int, default=0, metavar="STEPS",
+                    help="also compare bf16 vs fp32 oracle FD after STEPS iterations (e.g. 1500)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args(argv)
+    report = speed(args.steps, args.device)
+    if args.quality:
+        report.update(quality(args.quality, args.device))
+    width = max(map(len, report))
+    for k, v in report.items():
+        print(f"{k:<{width}}  {v:,.2f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    out = paths.output_dir("bench") / "bench.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
