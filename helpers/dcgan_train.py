@@ -1,0 +1,146 @@
+"""Training the course DCGAN (notebooks/01_dcgan_face_generation.ipynb): config, step, sampling.
+
+The networks and losses are in helpers.dcgan; the loop is helpers.train.Trainer. This file holds
+what is DCGAN-specific: the configuration presets and the step function (BCE or WGAN-GP, label
+smoothing, DiffAugment, an exponential moving average of G).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from . import dcgan
+from .augment import diff_augment
+from .train import Trainer
+
+
+@dataclass
+class DCGANConfig:
+    """Every knob of the DCGAN notebook; saved inside each checkpoint."""
+
+    img_size: int = 32  # 32 (the course) or 64 (one more stage in D and G)
+    z_size: int = 100  # latent size
+    d_conv_dim: int = 64  # D's first-layer channels (doubling each stage)
+    g_conv_dim: int = 64  # G's last-hidden-layer channels
+    batch_size: int = 64  # images per step
+    lr: float = 2e-4  # Adam learning rate (Radford et al. 2016)
+    beta1: float = 0.5  # Adam beta1 (0.5 steadies GAN training)
+    beta2: float = 0.999  # Adam beta2
+    loss: str = "bce"  # 'bce' (the course) or 'wgan-gp' (Gulrajani et al. 2017)
+    smooth: bool = False  # one-sided label smoothing of real labels (0.9)
+    gp_weight: float = 10.0  # WGAN-GP penalty weight (lambda)
+    n_critic: int = 5  # WGAN-GP: critic steps per generator step
+    init: str = "normal"  # 'normal' N(0, 0.02) or 'xavier'
+    lr_schedule: str = "none"  # 'none' or 'cosine' (decay to 10% over the epochs)
+    diffaugment: str = ""  # e.g. 'color,translation,cutout' for small data sets
+    ema: float = 0.999  # decay of the G weight average used for samples and metrics (0 = off)
+    z_dist: str = "uniform"  # 'uniform' U(-1, 1) as in the course, or 'normal'
+    epochs: int = 20  # passes over the training split
+    max_seconds: float | None = 450.0  # training-time budget in all (None = no limit)
+    amp: bool = True  # bf16 autocast on CPU/CUDA (losses stay fp32)
+    max_images: int | None = None  # use only the first N training images (smoke tests)
+
+
+PRESETS = {
+    "smoke": DCGANConfig(d_conv_dim=16, g_conv_dim=16, batch_size=32, epochs=2, max_seconds=20, max_images=512),
+    "demo": DCGANConfig(),
+    # 64 px CelebA with the course's defaults, on a GPU
+    "full": DCGANConfig(img_size=64, d_conv_dim=64, g_conv_dim=64, batch_size=128, epochs=25, max_seconds=None),
+}
+
+
+def config_for(profile: str, **overrides) -> DCGANConfig:
+    """Return the preset of a profile with some fields replaced."""
+    return replace(PRESETS[profile], **overrides)
+
+
+def sample_z(n: int, z_size: int, dist: str = "uniform", device="cpu", generator=None) -> torch.Tensor:
+    """Return (n, z_size) latents: U(-1, 1) (the course) or N(0, 1)."""
+    if dist == "uniform":
+        return torch.rand(n, z_size, device=device, generator=generator) * 2 - 1
+    if dist == "normal":
+        return torch.randn(n, z_size, device=device, generator=generator)
+    raise ValueError(f"z_dist={dist!r}: use 'uniform' or 'normal'")
+
+
+@torch.no_grad()
+def ema_update(target: torch.nn.Module, source: torch.nn.Module, decay: float) -> None:
+    """target <- decay * target + (1 - decay) * source (buffers such as BN statistics copied)."""
+    for t, s in zip(target.parameters(), source.parameters()):
+        t.lerp_(s, 1 - decay)
+    for t, s in zip(target.buffers(), source.buffers()):
+        t.copy_(s)
+
+
+def make_step(D, G, d_opt, g_opt, cfg: DCGANConfig, device, G_ema=None):
+    """Return step(batch, state) -> logs: one D update, then (every n_critic for WGAN-GP) one G update."""
+    aug = (lambda x: diff_augment(x, cfg.diffaugment)) if cfg.diffaugment else (lambda x: x)
+    wgan = cfg.loss == "wgan-gp"
+    if cfg.loss not in ("bce", "wgan-gp"):
+        raise ValueError(f"loss={cfg.loss!r}: use 'bce' or 'wgan-gp'")
+
+    def step(batch, state):
+        real = batch[0]  # (B, C, H, W) in [-1, 1]
+        z = sample_z(real.shape[0], cfg.z_size, cfg.z_dist, device)
+        fake = G(z)
+        d_real, d_fake = D(aug(real)), D(aug(fake.detach()))
+        if wgan:
+            with torch.autocast(device.type, enabled=False):  # second-order gradients in fp32
+                gp = dcgan.gradient_penalty(D, real.float(), fake.detach().float())
+            d_loss = dcgan.wgan_d_loss(d_real, d_fake) + cfg.gp_weight * gp
+        else:
+            d_loss = dcgan.real_loss(d_real, smooth=cfg.smooth) + dcgan.fake_loss(d_fake)
+        d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_opt.step()
+        logs = {"d_loss": d_loss.detach(), "d_real": d_real.detach().float().mean(),
+                "d_fake": d_fake.detach().float().mean()}
+        if wgan and state.step % cfg.n_critic:
+            return logs
+        d_out = D(aug(fake))
+        g_loss = dcgan.wgan_g_loss(d_out) if wgan else dcgan.real_loss(d_out)
+        g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_opt.step()
+        if G_ema is not None:
+            ema_update(G_ema, G, cfg.ema)
+        logs["g_loss"] = g_loss.detach()
+        return logs
+
+    return step
+
+
+def build_trainer(cfg: DCGANConfig, loader, device, ckpt_dir, fixed_z=None, **trainer_kw):
+    """Return (trainer, nets) for cfg: nets = {'D', 'G', 'G_ema'} on device, channels_last when amp."""
+    D, G = dcgan.build_network(cfg.d_conv_dim, cfg.g_conv_dim, cfg.z_size, img_size=cfg.img_size,
+                               channels=loader.dataset.channels, init=cfg.init,
+                               d_norm="layer" if cfg.loss == "wgan-gp" else "batch")
+    D, G = D.to(device), G.to(device)
+    if cfg.amp:  # channels_last lets oneDNN / cuDNN pick their fastest bf16 convolutions
+        D, G = D.to(memory_format=torch.channels_last), G.to(memory_format=torch.channels_last)
+    G_ema = copy.deepcopy(G).eval() if cfg.ema else None
+    betas = (cfg.beta1, cfg.beta2)
+    if cfg.loss == "wgan-gp":
+        betas = (0.0, 0.9)  # Gulrajani et al. 2017, Algorithm 1
+    d_opt = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=betas)
+    g_opt = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=betas)
+    schedulers = {}
+    if cfg.lr_schedule == "cosine":
+        schedulers = {k: torch.optim.lr_scheduler.CosineAnnealingLR(o, cfg.epochs, eta_min=cfg.lr * 0.1)
+                      for k, o in (("d", d_opt), ("g", g_opt))}
+    elif cfg.lr_schedule != "none":
+        raise ValueError(f"lr_schedule={cfg.lr_schedule!r}: use 'none' or 'cosine'")
+    nets = {"D": D, "G": G}
+    if G_ema is not None:
+        nets["G_ema"] = G_ema
+    sampler = G_ema if G_ema is not None else G
+    if fixed_z is None:
+        fixed_z = sample_z(16, cfg.z_size, cfg.z_dist, generator=torch.Generator().manual_seed(0))
+    fixed_z = fixed_z.to(device)
+    trainer = Trainer("dcgan", modules=nets, optimizers={"d": d_opt, "g": g_opt},
+                      step_fn=make_step(D, G, d_opt, g_opt, cfg, device, G_ema), loader=loader,
+                      config=asdict(cfg), device=device, ckpt_dir=ckpt_dir, schedulers=schedulers,
+                      sample_fn=lambda: sampler(fixed_z), amp=cfg.amp, **trainer_kw)
+    return trainer, nets

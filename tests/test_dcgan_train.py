@@ -1,0 +1,136 @@
+"""DCGAN training pieces: DiffAugment, latent walks, attribute directions, the step, resume."""
+import math
+
+import pytest
+import torch
+
+from helpers import augment, dcgan_train, latent
+from helpers.data.faces import FaceSet
+
+
+def faces(n=64, size=16):
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
+    return FaceSet(imgs, torch.zeros(n, 0), [], "t", "t", "train")
+
+
+# ---- DiffAugment ---------------------------------------------------------------------------
+def test_diffaugment_is_differentiable_and_random():
+    x = torch.rand(8, 3, 16, 16, requires_grad=True)
+    y = augment.diff_augment(x * 2 - 1)
+    y.sum().backward()
+    assert y.shape == x.shape and x.grad is not None and x.grad.abs().sum() > 0
+    assert not torch.equal(augment.diff_augment(x.detach()), augment.diff_augment(x.detach()))
+
+
+def test_translation_moves_content_by_whole_pixels():
+    torch.manual_seed(0)
+    x = torch.arange(64.0).view(1, 1, 8, 8).repeat(16, 1, 1, 1)
+    out = augment.translation(x, ratio=0.25)
+    shifted = 0
+    for o in out:
+        nz = o[o != 0]
+        assert set(nz.tolist()) <= set(range(64))  # values moved, never blended
+        shifted += not torch.equal(o, x[0])
+    assert shifted > 0
+
+
+def test_cutout_zeroes_a_quarter_at_most():
+    out = augment.cutout(torch.ones(32, 3, 16, 16), ratio=0.5)
+    frac = (out == 0).float().mean(dim=(1, 2, 3))
+    assert frac.max() <= 0.25 + 1e-6 and frac.mean() > 0.1
+
+
+def test_unknown_policy():
+    with pytest.raises(ValueError, match="unknown DiffAugment policy 'blur'"):
+        augment.diff_augment(torch.zeros(1, 3, 8, 8), "color,blur")
+
+
+# ---- latent space --------------------------------------------------------------------------
+def test_slerp_keeps_the_norm_and_ends_at_the_endpoints():
+    z0, z1 = torch.randn(100), torch.randn(100)
+    path = latent.interpolate(z0, z1, 9, "slerp")
+    assert torch.allclose(path[0], z0, atol=1e-5) and torch.allclose(path[-1], z1, atol=1e-5)
+    mid = path[4]
+    assert mid.norm() > latent.lerp(z0, z1, 0.5).norm()  # lerp cuts through the low-norm middle
+    assert abs(mid.norm() - (z0.norm() + z1.norm()) / 2) < 0.1 * z0.norm()
+
+
+def test_lerp_is_linear():
+    z0, z1 = torch.zeros(3), torch.ones(3)
+    assert torch.allclose(latent.interpolate(z0, z1, 5, "lerp")[:, 0], torch.linspace(0, 1, 5))
+
+
+class ToyOracle:
+    """Reads attribute 'Bright' as mean pixel > 0: a known ground truth for direction tests."""
+
+    attr_names = ["Bright"]
+
+    def predict(self, x):
+        return (x.mean(dim=(1, 2, 3)) > 0).float()[:, None]
+
+
+class ToyG(torch.nn.Module):
+    """G(z) = image whose brightness is z[0] (other coordinates are noise)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, z):
+        return (z[:, :1, None, None] + 0 * self.w).expand(-1, 3, 4, 4).tanh()
+
+
+def test_attribute_direction_points_along_the_true_axis_and_flips():
+    z = torch.rand(2000, 8) * 2 - 1
+    dirs = latent.attribute_directions(ToyG(), ToyOracle(), z, ["Bright"])
+    d = dirs["Bright"]
+    assert d[0] > 0.8 and d[1:].abs().max() < 0.1  # mean difference of U(-1,1) halves is 1
+    acc = latent.direction_accuracy(ToyG(), ToyOracle(), z, dirs, strength=3.0)
+    assert acc["Bright"] > 0.99
+    weak = latent.direction_accuracy(ToyG(), ToyOracle(), z, dirs, strength=0.2)
+    assert weak["Bright"] < 0.5  # a small step flips only samples near the boundary
+
+
+# ---- the DCGAN step and trainer ------------------------------------------------------------
+@pytest.mark.parametrize("loss", ["bce", "wgan-gp"])
+def test_training_runs_and_logs_finite_losses(tmp_path, loss):
+    cfg = dcgan_train.config_for("smoke", img_size=16, loss=loss, diffaugment="color,translation,cutout",
+                                 smooth=True, epochs=1, max_seconds=None, lr_schedule="cosine")
+    trainer, nets = dcgan_train.build_trainer(cfg, faces().loader(cfg.batch_size), torch.device("cpu"),
+                                              tmp_path, log_every=1, live=False, progress=False)
+    st = trainer.fit(cfg.epochs)
+    assert st.stopped == "done" and st.step == 2
+    assert all(math.isfinite(v) for v in st.history["d_loss"])
+    assert "g_loss" in st.history and len(st.samples) == 1
+    assert st.samples[0].shape == (16, 3, 16, 16)
+
+
+def test_resume_reaches_the_same_weights(tmp_path):
+    cfg = dcgan_train.config_for("smoke", img_size=16, epochs=3, max_seconds=None)
+    def run(path, epochs):
+        torch.manual_seed(0)
+        t, nets = dcgan_train.build_trainer(cfg, faces().loader(cfg.batch_size), torch.device("cpu"), path,
+                                            live=False, progress=False)
+        t.fit(epochs)
+        return nets
+    straight = run(tmp_path / "a", 3)
+    run(tmp_path / "b", 1)
+    resumed = run(tmp_path / "b", 3)
+    for k in ("D", "G", "G_ema"):
+        for p, q in zip(straight[k].state_dict().values(), resumed[k].state_dict().values()):
+            assert torch.equal(p, q), k
+
+
+def test_ema_follows_the_generator():
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    before = a.weight.detach().clone()
+    dcgan_train.ema_update(a, b, 0.9)
+    assert torch.allclose(a.weight, 0.9 * before + 0.1 * b.weight)
+
+
+def test_bad_options_say_what_to_use():
+    with pytest.raises(ValueError, match="'bce' or 'wgan-gp'"):
+        dcgan_train.make_step(None, None, None, None, dcgan_train.config_for("smoke", loss="hinge"), "cpu")
+    with pytest.raises(ValueError, match="'uniform' or 'normal'"):
+        dcgan_train.sample_z(2, 3, "cauchy")
