@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,8 +154,11 @@ def ensure_synthetic(image_size: int = 64, n: int = SYNTH_N, seed: int = 0, prog
     from . import synth
 
     out = synthetic_dir(image_size)
-    if not (out / "list_attr_celeba.txt").is_file():
-        print(f"rendering {n} synthetic faces into {out} (once; about a minute) ...")
+    meta_path = out / "synth_meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if not (out / "list_attr_celeba.txt").is_file() or meta.get("version") != synth.VERSION:
+        why = "missing" if not meta else f"drawn by renderer v{meta.get('version')}, now v{synth.VERSION}"
+        print(f"rendering {n} synthetic faces into {out} ({why}; takes under a minute) ...")
         synth.write_celeba_layout(out, n=n, size=max(64, image_size), seed=seed, progress=progress,
                                   overwrite=True)
     return out
@@ -204,6 +208,31 @@ def load_faces(data: str | Path = "synthetic", image_size: int = 32, *, split: s
     return FaceSet(images=torch.from_numpy(np.ascontiguousarray(images[index])),
                    attrs=torch.from_numpy(attr_values[index].astype(np.float32)),
                    attr_names=list(src.attr_names), key=key, name=name, split=split)
+
+
+def pipeline_speed(data: str | Path = "synthetic", size: int = 64, n: int = 2000) -> dict:
+    """Return img/s of JPEG decode + crop + resize (one process, and the 2-process pool that builds
+    the cache) against reading float batches from the cache, for `data` at `size`."""
+    import time
+
+    faces = load_faces(data, size, split="train", progress=False)
+    src = sources.resolve(ensure_synthetic(size) if str(data) == "synthetic" else data)
+    out = {}
+    if src.files:
+        t0 = time.perf_counter()
+        for f in src.files[:n]:
+            cache.load_image(f, size, None, 3)
+        out["decode_1proc_img_s"] = min(n, len(src.files)) / (time.perf_counter() - t0)
+        files = src.files[:2 * n]
+        t0 = time.perf_counter()
+        cache.decode_files(files, size, None, 3, progress=False)
+        out["decode_pool_img_s"] = len(files) / (time.perf_counter() - t0)
+    loader, seen = faces.loader(min(256, len(faces))), 0
+    t0 = time.perf_counter()
+    for x, _ in loader:
+        seen += len(x)
+    out["cached_batches_img_s"] = seen / (time.perf_counter() - t0)
+    return out
 
 
 def get_dataloader(batch_size: int, image_size: int, data_dir: str | Path = "synthetic") -> FaceLoader:

@@ -26,7 +26,7 @@ ATTRIBUTES = [
     "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Pale_Skin", "Smiling",
     "Wearing_Hat", "Wearing_Lipstick", "Young",
 ]  # CelebA names, in CelebA's (alphabetical) column order
-GENERATOR, VERSION = "facegan-synth", 1
+GENERATOR, VERSION = "facegan-synth", 2  # bump whenever the drawing changes: old sets are re-rendered
 # CelebA's official split sizes; partitions keep the same proportions and contiguity.
 _CELEBA_SPLIT = (162770, 19867, 19962)
 _N_UNIFORM = 96
@@ -100,7 +100,7 @@ def sample_factors(seed: int, index: int) -> dict:
         crown_n=U(2.0, 2.4), jaw_n=U(2.5, 3.6) if male else U(1.55, 2.05),
         neck_len=U(0.03, 0.08), shoulder=U(0.4, 0.5),
         # colours: skin tone within its (pale / non-pale) band, hair within its class
-        skin_t=U(), skin_j=U(), hair_j1=U(), hair_j2=U(), hair_j3=U(),
+        skin_t=_skin_t(U(), hair), skin_j=U(), hair_j1=U(), hair_j2=U(), hair_j3=U(),
         bald_hair=("black", "brown", "gray")[int(r_bald_hair * 2) if young else int(r_bald_hair * 3)],
         # hair shape
         hair_side=U(0.04, 0.09) if not male else U(0.028, 0.05), hair_top=U(0.03, 0.08),
@@ -126,7 +126,16 @@ def sample_factors(seed: int, index: int) -> dict:
         light_dir=U(0.0, 6.2832), light_s=U(0.0, 0.22),
         noise_amp=U(1.0, 6.0), noise_ox=U(), noise_oy=U(),
     )
+    if f["bald_hair"] == "brown" and f["skin_t"] < 0.3:  # same clash as above, for brows and beard
+        f["bald_hair"] = "black"
     return f
+
+
+def _skin_t(r: float, hair: str) -> float:
+    # Brown and red hair have the hue, saturation and value of dark skin, and blond those of the
+    # lightest tone; keeping those pairs apart keeps hair, fringe and beard visible on the face.
+    lo, hi = {"brown": (0.3, 1.0), "other": (0.4, 1.0), "blond": (0.0, 0.85)}.get(hair, (0.0, 1.0))
+    return lo + (hi - lo) * r
 
 
 def _hat_hue(r: float) -> float:

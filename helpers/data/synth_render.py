@@ -307,7 +307,7 @@ def _mouth(d, f, s, cx, my, mw, skin) -> None:
         d.chord([cx - ow * 0.8, top - 0.015 * s, cx + ow * 0.8, top + 0.035 * s], 0, 180, fill=_SCLERA)
         d.ellipse([cx - ow, top, cx + ow, bot], outline=lip, width=lo)
     elif lipstick:
-        d.ellipse([cx - mw * 0.9, my - 0.02 * s, cx + mw * 0.9, my + 0.024 * s], fill=lip)
+        d.ellipse([cx - mw * 0.95, my - 0.026 * s, cx + mw * 0.95, my + 0.03 * s], fill=lip)
         d.line([(cx - mw * 0.85, my), (cx + mw * 0.85, my)], fill=_mul(lip, 0.55), width=max(1, round(0.007 * s)))
     else:
         d.line([(cx - mw * 0.9, my), (cx + mw * 0.9, my)], fill=lip, width=lt)
