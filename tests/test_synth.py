@@ -209,7 +209,7 @@ def test_write_celeba_layout_exact_formats(tmp_path, monkeypatch):
     assert [int(p[1]) for p in part] == partition_of(30).tolist()
 
     meta = json.loads((out / "synth_meta.json").read_text())
-    assert meta == {"generator": "facegan-synth", "version": 1, "seed": 2, "n": 30, "size": 32,
+    assert meta == {"generator": "facegan-synth", "version": synth.VERSION, "seed": 2, "n": 30, "size": 32,
                     "attributes": ATTRIBUTES}
 
     for i in (0, 29):
