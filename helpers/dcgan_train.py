@@ -45,7 +45,8 @@ class DCGANConfig:
 
 PRESETS = {
     "smoke": DCGANConfig(d_conv_dim=16, g_conv_dim=16, batch_size=32, epochs=2, max_seconds=20, max_images=512),
-    "demo": DCGANConfig(),
+    # batch 32 and a narrower D: more updates per CPU second (measured: oracle FD 149 vs 301 at 150 s)
+    "demo": DCGANConfig(batch_size=32, d_conv_dim=32, epochs=40),
     # 64 px CelebA with the course's defaults, on a GPU
     "full": DCGANConfig(img_size=64, d_conv_dim=64, g_conv_dim=64, batch_size=128, epochs=25, max_seconds=None),
 }
@@ -56,8 +57,11 @@ def config_for(profile: str, **overrides) -> DCGANConfig:
     return replace(PRESETS[profile], **overrides)
 
 
-def sample_z(n: int, z_size: int, dist: str = "uniform", device="cpu", generator=None) -> torch.Tensor:
-    """Return (n, z_size) latents: U(-1, 1) (the course) or N(0, 1)."""
+def sample_z(n: int, z_size: int, dist: str = "uniform", device="cpu", generator=None,
+             seed: int | None = None) -> torch.Tensor:
+    """Return (n, z_size) latents: U(-1, 1) (the course) or N(0, 1); `seed` makes them repeatable."""
+    if seed is not None:
+        generator = torch.Generator().manual_seed(seed)
     if dist == "uniform":
         return torch.rand(n, z_size, device=device, generator=generator) * 2 - 1
     if dist == "normal":
@@ -104,15 +108,16 @@ def make_step(D, G, d_opt, g_opt, cfg: DCGANConfig, device, G_ema=None):
         g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         g_opt.step()
-        if G_ema is not None:
-            ema_update(G_ema, G, cfg.ema)
+        if G_ema is not None:  # warm-up: early on the average would lag far behind a fast-moving G
+            ema_update(G_ema, G, min(cfg.ema, (1 + state.step) / (10 + state.step)))
         logs["g_loss"] = g_loss.detach()
         return logs
 
     return step
 
 
-def build_trainer(cfg: DCGANConfig, loader, device, ckpt_dir, fixed_z=None, **trainer_kw):
+def build_trainer(cfg: DCGANConfig, loader, device, ckpt_dir, fixed_z=None, extra_config: dict | None = None,
+                  **trainer_kw):
     """Return (trainer, nets) for cfg: nets = {'D', 'G', 'G_ema'} on device, channels_last when amp."""
     D, G = dcgan.build_network(cfg.d_conv_dim, cfg.g_conv_dim, cfg.z_size, img_size=cfg.img_size,
                                channels=loader.dataset.channels, init=cfg.init,
@@ -137,10 +142,33 @@ def build_trainer(cfg: DCGANConfig, loader, device, ckpt_dir, fixed_z=None, **tr
         nets["G_ema"] = G_ema
     sampler = G_ema if G_ema is not None else G
     if fixed_z is None:
-        fixed_z = sample_z(16, cfg.z_size, cfg.z_dist, generator=torch.Generator().manual_seed(0))
+        fixed_z = sample_z(16, cfg.z_size, cfg.z_dist, seed=0)
     fixed_z = fixed_z.to(device)
     trainer = Trainer("dcgan", modules=nets, optimizers={"d": d_opt, "g": g_opt},
                       step_fn=make_step(D, G, d_opt, g_opt, cfg, device, G_ema), loader=loader,
-                      config=asdict(cfg), device=device, ckpt_dir=ckpt_dir, schedulers=schedulers,
+                      config={**asdict(cfg), **(extra_config or {})}, device=device, ckpt_dir=ckpt_dir,
+                      schedulers=schedulers,
                       sample_fn=lambda: sampler(fixed_z), amp=cfg.amp, **trainer_kw)
     return trainer, nets
+
+
+def sampler_of(nets: dict):
+    """Return the generator to sample from: the EMA copy when there is one."""
+    return nets.get("G_ema", nets["G"])
+
+
+def fd_tracker(oracle, real: torch.Tensor, cfg: DCGANConfig, n: int = 1000):
+    """Return epoch_end_fn(trainer) -> {'fd_oracle': ...}: FD of n fixed-z samples vs n real images.
+
+    Cheap enough (~1 s on a CPU at 32 px) to run every epoch; keep_best uses it to keep the best G.
+    """
+    from .latent import generate
+    from .metrics import fd_oracle
+
+    z = sample_z(n, cfg.z_size, cfg.z_dist, seed=1)
+    real = real[:n]
+
+    def on_epoch(trainer):
+        return {"fd_oracle": fd_oracle(oracle, generate(sampler_of(trainer.modules), z), real)}
+
+    return on_epoch

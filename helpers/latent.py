@@ -4,6 +4,8 @@ Used by 01_dcgan (latent walk + attribute sliders) and 04_began (interpolation).
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 
@@ -46,28 +48,32 @@ def generate(G, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
 
 
 @torch.no_grad()
-def attribute_directions(G, oracle, z: torch.Tensor, attrs: list[str]) -> dict:
+def attribute_directions(G, oracle, z: torch.Tensor, attrs: list[str], min_side: int = 10) -> dict:
     """Return {attr: direction (z_dim,)}: mean latent of samples the oracle reads as having the
     attribute minus the mean of those without (an unconditional G has no labels of its own).
 
-    Also returns under '_counts' how many samples fell on each side, so a rare attribute is visible.
+    Also returns under '_counts' how many samples fell on each side; an attribute with fewer than
+    min_side samples on a side gets no direction (a warning says so).
     """
     probs = oracle.predict(generate(G, z))  # (N, A)
     out, counts = {}, {}
     for name in attrs:
         has = probs[:, oracle.attr_names.index(name)] > 0.5
         counts[name] = (int(has.sum()), int((~has).sum()))
-        if counts[name][0] < 2 or counts[name][1] < 2:
-            raise ValueError(f"the generator produced {counts[name][0]} samples with {name} and "
-                             f"{counts[name][1]} without: train longer or sample more z")
+        if min(counts[name]) < min_side:
+            warnings.warn(f"skipping {name}: the generator produced {counts[name][0]} samples with it and "
+                          f"{counts[name][1]} without (need {min_side} each); train longer or sample more z")
+            continue
         out[name] = z[has].mean(0) - z[~has].mean(0)
     out["_counts"] = counts
     return out
 
 
 @torch.no_grad()
-def direction_accuracy(G, oracle, z: torch.Tensor, directions: dict, strength: float = 3.0) -> dict:
-    """Return {attr: fraction of edits that flip the oracle's read-out}, plus 'mean'.
+def direction_accuracy(G, oracle, z: torch.Tensor, directions: dict, strength: float = 3.0,
+                       attrs: list[str] | None = None) -> dict:
+    """Return {attr: fraction of edits that flip the oracle's read-out}, plus 'mean' over `attrs`
+    (default: those with directions; a requested attribute without a direction scores 0).
 
     Each sample is pushed along the direction towards the value it lacks (+strength * d when the
     oracle reads 0, -strength * d when it reads 1), the way the sliders move it.
@@ -81,5 +87,7 @@ def direction_accuracy(G, oracle, z: torch.Tensor, directions: dict, strength: f
         sign = 1.0 - 2.0 * before[:, j].float()  # +1 where absent, -1 where present
         after = oracle.predict(generate(G, z + strength * sign[:, None] * d)) > 0.5
         result[name] = float((after[:, j] != before[:, j]).float().mean())
+    for name in attrs or []:
+        result.setdefault(name, 0.0)
     result["mean"] = sum(result.values()) / max(1, len(result))
     return result

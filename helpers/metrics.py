@@ -14,6 +14,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
@@ -296,3 +297,18 @@ def fd_reference(oracle, set_a, set_b, n: int = 2000) -> dict:
     real_a, real_b = set_a.sample(n, seed=1), set_b.sample(n, seed=2)
     noise = torch.rand(real_a.shape, generator=torch.Generator().manual_seed(3)) * 2 - 1
     return {"fd_oracle_floor": fd_oracle(oracle, real_a, real_b), "fd_oracle_noise": fd_oracle(oracle, noise, real_b)}
+
+
+@dataclass
+class EvalConfig:
+    """How hard each profile measures (the same for every notebook, so numbers compare)."""
+
+    oracle_seconds: float = 60  # oracle training budget (cached per data set afterwards)
+    fd_samples: int = 2000  # generated and real images per side for reported FDs
+    fd_samples_epoch: int = 1000  # per side for the cheap FD tracked every epoch
+    direction_samples: int = 4000  # latents labelled by the oracle to find attribute directions
+
+
+EVAL_PRESETS = {"smoke": EvalConfig(oracle_seconds=10, fd_samples=256, fd_samples_epoch=128, direction_samples=512),
+                "demo": EvalConfig(),
+                "full": EvalConfig(oracle_seconds=300, fd_samples=5000, fd_samples_epoch=2000, direction_samples=10000)}

@@ -115,3 +115,50 @@ def bar_chart(values: dict, title: str = "", ylim=None, ax=None):
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=90)
     return ax
+
+
+def plot_metric(epoch_metrics: list, key: str, floor: float | None = None, ax=None, title: str = ""):
+    """Plot one per-epoch metric (e.g. fd_oracle) with an optional floor line; return the axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    ax.plot([m["epoch"] for m in epoch_metrics], [m[key] for m in epoch_metrics], marker="o", label=key)
+    if floor is not None:
+        ax.axhline(floor, color="gray", ls="--", label="floor (real vs real)")
+        ax.axhline(5 * floor, color="tab:red", ls=":", label="5x floor")
+    ax.set_xlabel("epoch")
+    ax.set_yscale("log")
+    ax.set_title(title or key)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def show_row(pictures: list, titles: list[str], width: float = 3.2, height: float = 1.9):
+    """Draw uint8 pictures side by side with titles; return the figure."""
+    fig, axes = plt.subplots(1, len(pictures), figsize=(width * len(pictures), height))
+    for ax, pic, title in zip(np.atleast_1d(axes), pictures, titles):
+        ax.imshow(pic)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def show_column(pictures: list, titles: list[str], width: float = 10, height: float = 1.3):
+    """Draw uint8 pictures one above the other, titled on the left; return the figure."""
+    fig, axes = plt.subplots(len(pictures), 1, figsize=(width, height * len(pictures)))
+    for ax, pic, title in zip(np.atleast_1d(axes), pictures, titles):
+        ax.imshow(pic)
+        ax.set_axis_off()
+        ax.set_title(title, loc="left", fontsize=9)
+    return fig
+
+
+def training_figure(state, floor: float | None = None, keys=("d_loss", "g_loss"), metric: str = "fd_oracle"):
+    """Draw the loss curves and (when measured) a per-epoch metric with its floor; return the figure."""
+    has_metric = bool(state.epoch_metrics) and metric in state.epoch_metrics[0]
+    fig, axes = plt.subplots(1, 2 if has_metric else 1, figsize=(11 if has_metric else 6, 3.2))
+    axes = np.atleast_1d(axes)
+    plot_history(state.history, keys=list(keys), ax=axes[0])
+    if has_metric:
+        plot_metric(state.epoch_metrics, metric, floor=floor, ax=axes[1], title=f"{metric} per epoch")
+    fig.tight_layout()
+    return fig

@@ -104,3 +104,18 @@ def attribute_sliders(G, oracle, z_pool: torch.Tensor, directions: dict, span: f
     reset.on_click(zero)
     redraw()
     return W.HBox([W.VBox([pick, *sliders.values(), reset]), image, readout])
+
+
+def render_edit_table(G, oracle, z: torch.Tensor, directions: dict, attrs: list[str],
+                      values=(-3, -2, -1, 0, 1, 2, 3)) -> tuple[np.ndarray, np.ndarray]:
+    """Return (picture with one row per attribute and one column per step, oracle P(attr) (A, V)).
+
+    z: (z_dim,) the face every row starts from; each row moves it along one attribute direction.
+    """
+    rows, probs = [], np.zeros((len(attrs), len(values)))
+    for i, name in enumerate(attrs):
+        zs = torch.stack([z + float(v) * directions[name] for v in values])
+        imgs = generate(G, zs)
+        probs[i] = oracle.predict(imgs)[:, oracle.attr_names.index(name)].numpy()
+        rows.append(imgs)
+    return make_grid(torch.cat(rows), nrow=len(values)), probs

@@ -134,3 +134,12 @@ def test_bad_options_say_what_to_use():
         dcgan_train.make_step(None, None, None, None, dcgan_train.config_for("smoke", loss="hinge"), "cpu")
     with pytest.raises(ValueError, match="'uniform' or 'normal'"):
         dcgan_train.sample_z(2, 3, "cauchy")
+
+
+def test_an_attribute_the_generator_never_shows_is_skipped_and_scores_zero():
+    z = torch.rand(500, 8) * 0.5 + 0.5  # every sample bright: no 'without' side
+    with pytest.warns(UserWarning, match="skipping Bright"):
+        dirs = latent.attribute_directions(ToyG(), ToyOracle(), z, ["Bright"])
+    assert "Bright" not in dirs
+    acc = latent.direction_accuracy(ToyG(), ToyOracle(), z, dirs, attrs=["Bright"])
+    assert acc == {"Bright": 0.0, "mean": 0.0}
