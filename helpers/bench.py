@@ -92,7 +92,7 @@ def speed(steps: int, device: str) -> dict:
     return report
 
 
-def quality(steps: int, device: str, size: int = 32) -> dict:
+def quality(steps: int, device: str, size: int = 32, seed: int = 0) -> dict:
     """Return the oracle FD of a 32 px DCGAN after `steps` iterations in bf16 and in fp32."""
     from .metrics import fd_oracle
     from .oracle import load_or_train_oracle
@@ -103,7 +103,7 @@ def quality(steps: int, device: str, size: int = 32) -> dict:
                                      device=device, seconds=60)
     out = {}
     for amp in (True, False):
-        seed_everything(0)
+        seed_everything(seed)
         D, G = dcgan.build_network(64, 64, 100, img_size=size)
         d_opt = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
         g_opt = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
@@ -120,7 +120,7 @@ def quality(steps: int, device: str, size: int = 32) -> dict:
         key = "bf16" if amp else "fp32"
         out[f"fd_oracle_{key}"] = fd_oracle(oracle, fake, test.sample(2000, seed=1))
         out[f"seconds_{key}"] = time.perf_counter() - t0
-    out["steps"] = steps
+    out.update(quality_steps=steps, quality_seed=seed)
     return out
 
 
@@ -129,11 +129,12 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=40, help="timed DCGAN iterations per variant")
     ap.add_argument("--quality", type=int, default=0, metavar="STEPS",
                     help="also compare bf16 vs fp32 oracle FD after STEPS iterations (e.g. 1500)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the --quality runs")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
     report = speed(args.steps, args.device)
     if args.quality:
-        report.update(quality(args.quality, args.device))
+        report.update(quality(args.quality, args.device, seed=args.seed))
     width = max(map(len, report))
     for k, v in report.items():
         print(f"{k:<{width}}  {v:,.2f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
