@@ -30,6 +30,6 @@ def test_runs_with_the_profile_and_writes_executed_copies(tmp_path, monkeypatch)
     assert "smoke" in "".join(out)
 
 
-def test_unknown_notebook_name(tmp_path):
+def test_unknown_notebook_name():
     with pytest.raises(SystemExit, match="no notebook matches"):
         run_notebooks.notebooks(["99_nothing"])

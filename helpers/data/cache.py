@@ -19,13 +19,13 @@ from tqdm.auto import tqdm
 from .. import paths
 
 CACHE_VERSION = 1
-VALID_SIZES = (8, 16, 25, 32, 64, 128, 256)
+VALID_SIZES = (8, 16, 32, 64, 128, 256)
 
 
 def check_size(size: int) -> None:
     """Raise a clear error for an image size the models were not built for."""
     if size not in VALID_SIZES:
-        raise ValueError(f"image_size={size} is not supported; use one of {VALID_SIZES[:2] + VALID_SIZES[3:]}")
+        raise ValueError(f"image_size={size} is not supported; use one of {VALID_SIZES}")
 
 
 def crop_box(width: int, height: int, crop: int | None) -> tuple[int, int, int, int]:
@@ -128,7 +128,7 @@ def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def cached_images(key: str, build, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def cached_images(key: str, build) -> tuple[np.ndarray, np.ndarray]:
     """Return (images memmap (N, C, H, W) uint8, ok mask) from the cache, building it on a miss.
 
     `build()` returns (images, ok); both are written atomically, so an interrupted build is

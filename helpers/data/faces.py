@@ -191,8 +191,7 @@ def load_faces(data: str | Path = "synthetic", image_size: int = 32, *, split: s
         images, ok = cache.resize_pixels(pixels, image_size), np.ones(len(pixels), bool)
     else:
         images, ok = cache.cached_images(
-            key, lambda: cache.decode_files(src.files, image_size, crop, channels, progress=progress),
-            progress=progress)
+            key, lambda: cache.decode_files(src.files, image_size, crop, channels, progress=progress))
     n = len(ok)
     attr_values = src.attrs if src.attrs is not None else np.zeros((n, 0), np.uint8)
     partition = src.partition if src.partition is not None else sources.default_partition(n)
