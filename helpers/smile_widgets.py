@@ -1,0 +1,157 @@
+"""The smile converter's sliders: pure render functions and a thin ipywidgets shell around them.
+
+Used by notebooks/03_smile_converter.ipynb. Tests call the same functions the widgets call.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+
+from . import smile
+from .viz import make_grid, png_bytes
+
+
+def decode_upload(data: bytes, size: int = 32, channels: int = 3) -> torch.Tensor:
+    """Return an uploaded picture as (channels, size, size) float in [-1, 1].
+
+    data: the file's bytes (JPEG, PNG, ...). The centred square of the short side is cut out and
+    resized (Lanczos), as the data cache does for CelebA, so a portrait photo of a face lands
+    where the generator's faces are.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ValueError("the upload is empty: choose an image file (jpg or png)")
+    try:
+        img = Image.open(io.BytesIO(bytes(data)))
+        img.load()
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"could not read the upload as an image ({err}); use a jpg or png file") from None
+    img = img.convert("RGB" if channels == 3 else "L")
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+    arr = np.asarray(img, dtype=np.float32).reshape(size, size, channels)
+    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0  # (C, size, size)
+
+
+def upload_bytes(value) -> bytes | None:
+    """Return the first file's bytes from a W.FileUpload value (ipywidgets 8 tuple or 7 dict), or None."""
+    if not value:
+        return None
+    first = value[0] if isinstance(value, (tuple, list)) else next(iter(value.values()))
+    return bytes(first["content"])
+
+
+def encode_one(G, E, x: torch.Tensor, c: torch.Tensor | None = None, latent_steps: int = 0,
+               latent_lr: float = 0.05, latent_prior: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (z (z_dim,), class (A,)) for one image x (C, H, W) in [-1, 1].
+
+    c: its class (a label); None reads it from E's class head (thresholded at 0.5). latent_steps
+    refines E's guess against G (helpers.smile.optimise_latent).
+    """
+    z0, p = smile.encode(E, x[None])
+    c = (p[0] > 0.5).float() if c is None else torch.as_tensor(c).float().reshape(-1)
+    z = smile.optimise_latent(G, x[None], c[None], z0, latent_steps, latent_lr, latent_prior)
+    return z[0], c
+
+
+def render_conversion(G, x: torch.Tensor, z: torch.Tensor, amount: float, oracle=None,
+                      attr: str = "Smiling") -> tuple[np.ndarray, dict]:
+    """Return (picture [x | G(z, amount)] side by side as uint8 (H, W + pad, 3), read-out).
+
+    x: (C, H, W) in [-1, 1] the input face; z: (z_dim,) its code; amount: the class value given
+    to G (0 = no smile, 1 = smile; values outside [0, 1] exaggerate). The read-out holds the
+    oracle's P(attr) before and after when an oracle is given.
+    """
+    c = torch.full((1, G.n_classes), float(amount))
+    out = smile.generate(G, z[None], c)  # (1, C, H, W)
+    pair = torch.stack([x.float().cpu(), out[0]])  # (2, C, H, W)
+    readout = {"amount": float(amount)}
+    if oracle is not None and attr in oracle.attr_names:
+        p = oracle.predict(pair)[:, oracle.attr_names.index(attr)]
+        readout.update(before=float(p[0]), after=float(p[1]))
+    return make_grid(pair, nrow=2, padding=2), readout
+
+
+def render_amount_strip(G, z: torch.Tensor, amounts=(-0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5)) -> np.ndarray:
+    """Return one face rendered at several class values in a row: uint8 picture."""
+    c = torch.tensor(amounts, dtype=torch.float32)[:, None].repeat(1, G.n_classes)
+    return make_grid(smile.generate(G, z[None].repeat(len(amounts), 1), c), nrow=len(amounts))
+
+
+def _readout_html(readout: dict, attr: str, source: str) -> str:
+    text = f"{source}<br>{attr} given to G: <b>{readout['amount']:.2f}</b>"
+    if "before" in readout:
+        text += f"<br>oracle P({attr}) before: <b>{readout['before']:.2f}</b>, after: <b>{readout['after']:.2f}</b>"
+    return text
+
+
+def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=None, attr: str = "Smiling",
+              latent_steps: int = 0, latent_lr: float = 0.05, latent_prior: float = 1e-3, upscale: int = 4):
+    """Return the converter widget: model switch, image picker, smile-amount slider, upload, pair, read-out.
+
+    models: {'ACGAN': (G, E), 'WACGAN': (G, E)}; images: (N, C, H, W) in [-1, 1] (the test split);
+    classes: (N, A) their labels. Moving the picker flips the smile of the new face (amount = 1 - c).
+    """
+    import ipywidgets as W
+
+    names = list(models)
+    switch = W.ToggleButtons(options=names, value=names[0], description="model")
+    pick = W.IntSlider(value=0, min=0, max=len(images) - 1, description="test image")
+    amount = W.FloatSlider(value=1.0 - float(classes[0, 0]), min=-0.5, max=1.5, step=0.05, description="smile")
+    upload = W.FileUpload(accept="image/*", multiple=False, description="your image")
+    image, readout = W.Image(format="png"), W.HTML()
+    state = {"source": "test", "x": images[0], "c": classes[0]}
+    cache: dict = {}
+
+    def code():
+        key = (switch.value, state["source"], pick.value)
+        if key not in cache:  # encoding (with latent refinement) once per model and face
+            G, E = models[switch.value]
+            c = state["c"] if state["source"] == "test" else None
+            cache[key] = encode_one(G, E, state["x"], c, latent_steps, latent_lr, latent_prior)
+        return cache[key]
+
+    def redraw(_=None):
+        G, _E = models[switch.value]
+        z, c = code()
+        pic, read = render_conversion(G, state["x"], z, amount.value, oracle, attr)
+        image.value = png_bytes(pic, upscale)
+        src = f"test image {pick.value} (label {attr}={int(c[0])})" if state["source"] == "test" else \
+            f"your image (E reads {attr}={int(c[0])})"
+        readout.value = f"<b>{switch.value}</b>: {src}" + _readout_html(read, attr, "")
+
+    def on_pick(_=None):
+        state.update(source="test", x=images[pick.value], c=classes[pick.value])
+        if amount.value != 1.0 - float(classes[pick.value, 0]):
+            amount.value = 1.0 - float(classes[pick.value, 0])  # its observer redraws
+        else:
+            redraw()
+
+    def on_upload(change):
+        data = upload_bytes(change["new"])
+        if data is None:
+            return
+        try:
+            x = decode_upload(data, images.shape[-1], images.shape[1])
+        except ValueError as err:
+            readout.value = f"<b>upload failed:</b> {err}"
+            return
+        for k in [k for k in cache if k[1] == "upload"]:
+            cache.pop(k)
+        state.update(source="upload", x=x, c=None)
+        _z, c = code()
+        state["c"] = c
+        amount.value = 1.0 - float(c[0])
+        redraw()
+
+    switch.observe(redraw, "value")
+    amount.observe(redraw, "value")
+    pick.observe(on_pick, "value")
+    upload.observe(on_upload, "value")
+    redraw()
+    return W.VBox([switch, W.HBox([W.VBox([pick, amount, upload]), image, readout])])
