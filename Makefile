@@ -1,6 +1,8 @@
 # Face GAN Lab. Two commands on a fresh machine:
 #   make run    execute every notebook headless (demo profile): executed copies, figures, metrics in outputs/
 #   make test   strict nbval on the notebooks (smoke profile) + problem_unittests.py + unit tests
+#   make test-browser  every notebook in JupyterLab + headless Chromium: Run All, move every slider (tests/browser)
+#   make app NB=01     a notebook's sliders as a Voila dashboard on 127.0.0.1 (PROFILE=smoke for a quick look)
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -8,10 +10,10 @@ STAMP   := $(VENV)/.installed
 PROFILE ?= demo
 NB      ?=
 
-.PHONY: run test lab bench data publish clean-cache help
+.PHONY: run test test-browser chromium app lab bench data publish clean-cache help
 
 help:
-	@echo "make run | test | lab | bench | data | publish (see README)"
+	@echo "make run | test | test-browser | app NB=NN | lab | bench | data | publish (see README)"
 
 # A fresh venv whenever requirements.txt changes; torch is pinned there (2.13.0: CPU build here,
 # CUDA build on a GPU machine).
@@ -28,7 +30,30 @@ run: data
 	$(BIN)/python -m helpers.run_notebooks --profile $(PROFILE) $(NB)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest --nbval notebooks/ problem_unittests.py tests/
+	$(BIN)/python -m pytest --nbval notebooks/ problem_unittests.py tests/ --ignore=tests/browser
+
+# Browser suite: playwright + voila into .venv, Debian's chromium (never `playwright install`).
+BROWSER_STAMP := $(VENV)/.browser-installed
+SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
+APP_PORT      ?= 8866
+
+$(BROWSER_STAMP): requirements-browser.txt $(STAMP)
+	$(BIN)/pip install -q -r requirements-browser.txt
+	touch $(BROWSER_STAMP)
+
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+test-browser: $(BROWSER_STAMP) chromium
+	$(BIN)/python -m pytest tests/browser -v
+
+# A notebook's sliders as a dashboard: make app NB=01 [PROFILE=smoke] [APP_PORT=8866]
+app: $(BROWSER_STAMP)
+	@nb=$$(ls notebooks/$(NB)_*.ipynb 2>/dev/null | head -1); \
+	test -n "$(NB)" -a -n "$$nb" || { echo "usage: make app NB=01 (one of: $$(ls notebooks | cut -c1-2 | tr '\n' ' '))"; exit 2; }; \
+	echo "Voila: $$nb ($(PROFILE) profile) on http://127.0.0.1:$(APP_PORT)/ (Ctrl-C stops it)"; \
+	FACEGAN_PROFILE=$(PROFILE) $(BIN)/voila "$$nb" --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1 --show_tracebacks=True
 
 # Re-execute the notebooks in place (demo profile) and refresh assets/: what we commit.
 publish: data

@@ -1,0 +1,1 @@
+"""Browser suite: JupyterLab and Voila driven by headless Chromium (run by `make test-browser`)."""

@@ -1,0 +1,444 @@
+"""Drive a notebook page in headless Chromium: Run All, read errors, move every control.
+
+The slider check (`exercise_controls`) is shared by JupyterLab, Voila and the broken-fixture test:
+for every control it snapshots what the control's output area shows (each picture's bytes, each
+HTML read-out), moves the control once (keyboard on the slider handle, falling back to a mouse
+drag), waits (bounded) for that snapshot to change and records whether it did, plus any error the
+kernel sent meanwhile (KernelWire) or logged. `failures(report)` turns the report into readable
+failure lines. Widget types that are deliberately not driven are listed in SKIPPED_TYPES: the
+notebooks test those through their render functions instead.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .servers import CENSUS_MARK, Server
+
+CHROMIUM = os.environ.get("FACEGAN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1400, "height": 1000}
+
+# Widget types found in a page but never driven, and why. By type, never by notebook.
+SKIPPED_TYPES = {
+    "upload": "FileUpload needs a real file from the user's disk; notebooks test uploads through "
+              "their render functions (unit tests call them with an image)",
+    "button": "a Button is an action (reset, resample), not a view of a value; the sliders it acts "
+              "on are driven themselves",
+    "text": "free-text inputs have no 'next value' to move to",
+}
+# What counts as a control to drive, and what is on the skip-list (CSS classes of ipywidgets 8).
+CONTROL_SELECTORS = {
+    "slider": ".widget-slider",
+    "toggle": ".widget-toggle-buttons",
+    "dropdown": ".widget-dropdown",
+    "upload": ".widget-upload",
+    "button": ".widget-button:not(.widget-toggle-button):not(.widget-upload)",
+    "text": ".widget-text, .widget-textarea",
+}
+class NotebookTimeout(RuntimeError):
+    """Run All did not finish within the bounded wait."""
+
+
+def launch_browser(playwright):
+    """Return headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: `make test-browser` installs Debian's chromium "
+                           "(apt-get install -y chromium); never `playwright install`")
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def _poll(fn, timeout: float, interval: float = 0.5):
+    """Call fn until it returns something truthy; return it, or None after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+_JS_RUN_STATE = """() => {
+  const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')]
+      .map(p => p.innerText.trim());
+  const ind = document.querySelector('.jp-Notebook-ExecutionIndicator');
+  return {prompts, status: ind ? ind.getAttribute('data-status') : null};
+}"""
+
+_JS_ERRORS = r"""() => {
+  const errs = [];
+  for (const el of document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]')) {
+    const t = el.innerText || '';
+    if (/Traceback|^\s*\w*(Error|Exception)\b|There was an error when executing cell/m.test(t)) errs.push(t.slice(0, 3000));
+  }
+  for (const el of document.querySelectorAll('.jp-OutputArea-output, .jupyter-widgets')) {
+    const t = (el.innerText || '').trim();
+    if (/^(Error displaying widget|Error rendering widget|Failed to load model)/.test(t)) errs.push(t.slice(0, 500));
+  }
+  return errs;
+}"""
+
+_JS_CENSUS = f"""() => {{
+  for (const el of document.querySelectorAll('.jp-OutputArea-output')) {{
+    const m = (el.innerText || '').match(/{CENSUS_MARK} (\\{{.*\\}})/);
+    if (m) return m[1];
+  }}
+  return null;
+}}"""
+
+
+def open_notebook(page, server: Server, relpath: str, timeout: float = 120.0) -> None:
+    """Open a notebook in JupyterLab and wait (bounded) until its kernel is idle."""
+    # a fresh workspace per page: the default one would reopen (and start kernels for) earlier notebooks
+    workspace = f"fg-{os.urandom(6).hex()}"
+    page.goto(f"{server.base_url}/lab/workspaces/{workspace}/tree/{relpath}?token={server.token}",
+              timeout=timeout * 1000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", state="attached", timeout=timeout * 1000)
+
+    def ready():
+        dialog = page.locator(".jp-Dialog .jp-mod-accept")
+        if dialog.count():  # "Select Kernel": take the notebook's own kernel (python3)
+            dialog.first.click()
+            return False
+        return page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').count() > 0
+
+    if not _poll(ready, timeout, 0.5):
+        raise NotebookTimeout(f"{relpath}: the kernel was not idle within {timeout:.0f} s after opening")
+
+
+def run_all_cells(page, timeout: float) -> dict:
+    """Click Run > Run All Cells; wait (bounded) until no cell is queued and the kernel is idle.
+
+    Returns {'seconds', 'prompts'}. Raises NotebookTimeout after `timeout` seconds.
+    """
+    def started():
+        st = page.evaluate(_JS_RUN_STATE)
+        return any(re.search(r"[\d*]", p) for p in st["prompts"]) or st["status"] == "busy"
+
+    t0 = time.monotonic()
+    for _ in range(3):  # a click that lands while the kernel is still connecting can be lost
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        if _poll(started, 15, 0.25):
+            break
+        page.keyboard.press("Escape")
+    else:
+        raise NotebookTimeout("Run All Cells did not start any cell after 3 clicks (45 s)")
+    state: dict = {}
+    done_in_a_row = 0
+
+    def finished():
+        nonlocal state, done_in_a_row
+        state = page.evaluate(_JS_RUN_STATE)
+        ran = any(re.search(r"\d", p) for p in state["prompts"])
+        busy = any("*" in p for p in state["prompts"]) or state["status"] != "idle"
+        done_in_a_row = done_in_a_row + 1 if (ran and not busy) else 0
+        return done_in_a_row >= 2
+
+    if not _poll(finished, timeout, interval=1.0):
+        raise NotebookTimeout(f"Run All Cells did not finish within {timeout:.0f} s; prompts: {state.get('prompts')}, "
+                              f"kernel: {state.get('status')}")
+    return {"seconds": time.monotonic() - t0, "prompts": state["prompts"]}
+
+
+def cell_errors(page) -> list[str]:
+    """Return the text of every error shown in the page (tracebacks, widgets that failed to render)."""
+    return page.evaluate(_JS_ERRORS)
+
+
+def read_census(page) -> dict | None:
+    """Return {widget class: count} printed by the census cell, or None if it did not run."""
+    raw = page.evaluate(_JS_CENSUS)
+    return json.loads(raw) if raw else None
+
+
+# ----------------------------------------------------------------------------------- controls
+_JS_TAG_CONTROLS = """(selectors) => {
+  const kinds = Object.entries(selectors);
+  const all = document.querySelectorAll(kinds.map(([k, s]) => s).join(', '));
+  const out = [];
+  let nScopes = document.querySelectorAll('[data-fg-scope]').length;
+  all.forEach((el) => {
+    const kind = kinds.find(([k, s]) => el.matches(s))[0];
+    if (el.parentElement && el.parentElement.closest('[data-fg-control]')) return;  // nested part of a control
+    if (!el.dataset.fgControl) el.dataset.fgControl = String(out.length);
+    const scope = el.closest('.jp-OutputArea-output') || el.closest('.jp-Cell') || document.body;
+    if (!scope.dataset.fgScope) scope.dataset.fgScope = String(nScopes++);
+    const label = el.querySelector('.widget-label');
+    const buttons = [...el.querySelectorAll('button')].map(b => b.innerText.trim()).join('/');
+    out.push({index: Number(el.dataset.fgControl), kind, scope: scope.dataset.fgScope,
+              label: ((label && label.innerText.trim()) || buttons || el.innerText || '').trim().slice(0, 40)});
+  });
+  return out;
+}"""
+
+# What a control's output area shows: each picture's bytes and each read-out's HTML, hashed.
+_JS_SIGNATURE = """async (scopeId) => {
+  const scope = document.querySelector(`[data-fg-scope="${scopeId}"]`);
+  if (!scope) return null;
+  const fnv = (bytes) => { let h = 0x811c9dc5; for (let i = 0; i < bytes.length; i++) {
+      h ^= bytes[i]; h = Math.imul(h, 0x01000193) >>> 0; } return h.toString(16) + '/' + bytes.length; };
+  const enc = new TextEncoder();
+  const inControl = (el) => el.closest('[data-fg-control]') !== null;
+  const parts = [];
+  for (const img of scope.querySelectorAll('img')) {
+    if (inControl(img)) continue;
+    const src = img.getAttribute('src') || '';
+    let h = null;
+    if (src.startsWith('blob:')) {
+      try { h = fnv(new Uint8Array(await (await fetch(src)).arrayBuffer())); } catch (e) { h = 'blob ' + src; }
+    } else { h = fnv(enc.encode(src)); }
+    parts.push('img ' + h);
+  }
+  for (const c of scope.querySelectorAll('canvas')) {
+    if (inControl(c)) continue;
+    try { parts.push('canvas ' + fnv(enc.encode(c.toDataURL()))); } catch (e) {}
+  }
+  for (const el of scope.querySelectorAll('.widget-html-content, .widget-output .jp-OutputArea-output')) {
+    if (inControl(el)) continue;
+    parts.push('html ' + fnv(enc.encode(el.innerHTML)));
+  }
+  return parts.join(' | ');
+}"""
+
+_JS_VALUE = """(i) => {
+  const el = document.querySelector(`[data-fg-control="${i}"]`);
+  if (!el) return null;
+  const h = el.querySelector('.noUi-handle');
+  const readout = el.querySelector('.widget-readout');
+  const active = el.querySelector('.mod-active');
+  const sel = el.querySelector('select');
+  return {now: h ? h.getAttribute('aria-valuenow') : null, min: h ? h.getAttribute('aria-valuemin') : null,
+          max: h ? h.getAttribute('aria-valuemax') : null,
+          text: readout ? (readout.innerText || readout.value || '').trim() : null,
+          active: active ? active.innerText.trim() : null, select: sel ? sel.value : null};
+}"""
+
+
+@dataclass
+class ControlResult:
+    """What happened when one control was moved."""
+
+    index: int
+    kind: str
+    label: str
+    scope: str
+    moved: bool = False
+    changed: bool = False
+    skipped: str = ""
+    value_before: str = ""
+    value_after: str = ""
+    seconds: float = 0.0
+    kernel_errors: list = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.skipped) or (self.moved and self.changed and not self.kernel_errors)
+
+
+@dataclass
+class Report:
+    """Everything the browser check found in one notebook/dashboard."""
+
+    name: str
+    errors: list = field(default_factory=list)
+    controls: list = field(default_factory=list)
+    census: dict | None = None
+    run_seconds: float = 0.0
+    control_seconds: float = 0.0
+    screenshots: list = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "controls": [asdict(c) for c in self.controls]}
+
+
+def _value_str(v: dict | None) -> str:
+    if not v:
+        return "?"
+    return str(v.get("text") or v.get("now") or v.get("active") or v.get("select"))
+
+
+def _stable_signature(page, scope: str, timeout: float = 10.0, quiet: float = 1.0):
+    """Return the scope's signature once it stopped changing for `quiet` s (bounded by timeout)."""
+    last, since, deadline = page.evaluate(_JS_SIGNATURE, scope), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        cur = page.evaluate(_JS_SIGNATURE, scope)
+        if cur != last:
+            last, since = cur, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+    return last
+
+
+def _kernel_errors(text: str) -> list[str]:
+    """Return the error lines a kernel logged (tracebacks from slider callbacks land in the server log)."""
+    lines = [ln for ln in text.splitlines() if re.search(r"^\w*(Error|Exception): ", ln.strip())]
+    if not lines and "Traceback (most recent call last)" in text:
+        lines = ["Traceback in the kernel log"]
+    return lines[:5]
+
+
+class KernelWire:
+    """Listen to the page's kernel websockets and keep error messages the kernel sends.
+
+    A slider callback that raises does not show in any cell: the kernel logs "Exception in
+    comm_msg" with the traceback on a stream that JupyterLab sends to its log console and Voila
+    to nowhere. Reading the kernel's websocket frames catches it in both.
+    """
+
+    PATTERN = re.compile(r"(\w*(?:Error|Exception)\b: [^\\\"\n]{0,200}|Exception in comm_msg)")
+
+    def __init__(self, page):
+        self.errors: list[str] = []
+        page.on("websocket", self._attach)
+
+    def _attach(self, ws) -> None:
+        if "/api/kernels/" in ws.url:
+            ws.on("framereceived", self._frame)
+
+    def _frame(self, payload) -> None:
+        data = payload if isinstance(payload, bytes) else payload.encode("utf-8", "replace")
+        if b"Traceback" in data or b"Exception in comm_msg" in data or b'"ename"' in data:
+            text = re.sub(r"\x1b\[[0-9;]*m|\\u001b\[[0-9;]*m", "", data.decode("utf-8", "replace"))
+            found = [m for m in self.PATTERN.findall(text) if m != "Exception in comm_msg"]
+            self.errors.extend(found or ["a traceback (unparsed)"])
+
+    def take(self) -> list[str]:
+        """Return the errors seen since the last call."""
+        out, self.errors = self.errors, []
+        return out
+
+
+def _move(page, ctl: dict, v0: dict | None) -> None:
+    """Move one control by one step: slider by keyboard (drag as fallback), toggle/dropdown by choice."""
+    root = page.locator(f'[data-fg-control="{ctl["index"]}"]')
+    if ctl["kind"] == "slider":
+        handle = root.locator(".noUi-handle").first
+        handle.scroll_into_view_if_needed(timeout=10_000)
+        try:
+            at_max = v0 and v0["now"] is not None and float(v0["now"]) >= float(v0["max"])
+        except (TypeError, ValueError):
+            at_max = False
+        handle.focus()
+        handle.press("ArrowLeft" if at_max else "ArrowRight")
+        if _poll(lambda: page.evaluate(_JS_VALUE, ctl["index"]) != v0, 3, 0.2):
+            return
+        box, track = handle.bounding_box(), root.locator(".noUi-target").first.bounding_box()
+        if box and track:  # keyboard did nothing: drag the handle a third of the track
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            dx = -track["width"] / 3 if at_max else track["width"] / 3
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.mouse.move(x + dx, y, steps=5)
+            page.mouse.up()
+    elif ctl["kind"] == "toggle":
+        buttons = root.locator("button:not(.mod-active)")
+        if buttons.count():
+            buttons.first.scroll_into_view_if_needed(timeout=10_000)
+            buttons.first.click()
+    elif ctl["kind"] == "dropdown":
+        select = root.locator("select").first
+        values = select.locator("option").evaluate_all("(os) => os.map(o => o.value)")
+        others = [v for v in values if v != select.input_value()]
+        if others:
+            select.select_option(others[0])
+
+
+def exercise_controls(page, report: Report, shots_dir: Path | None = None, log_probe=None,
+                      change_timeout: float = 20.0, wire: KernelWire | None = None) -> Report:
+    """Move every control in the page once; record in `report` whether what it drives changed.
+
+    log_probe: a callable returning what the kernel logged since its last call (Server.new_log);
+    wire: the page's KernelWire (attached before the page loaded) for errors sent to the browser.
+    Screenshots of each output area with controls, before and after, go to shots_dir.
+    """
+    t0 = time.monotonic()
+    controls = page.evaluate(_JS_TAG_CONTROLS, CONTROL_SELECTORS)
+    scopes = sorted({c["scope"] for c in controls}, key=int)
+    name = re.sub(r"[^\w.-]+", "_", report.name)
+    if shots_dir:
+        shots_dir.mkdir(parents=True, exist_ok=True)
+        for s in scopes:
+            _shot(page, s, shots_dir / f"{name}_widgets{s}_before.png", report)
+    for ctl in controls:
+        res = ControlResult(ctl["index"], ctl["kind"], ctl["label"], ctl["scope"])
+        report.controls.append(res)
+        if ctl["kind"] in SKIPPED_TYPES:
+            res.skipped = SKIPPED_TYPES[ctl["kind"]]
+            continue
+        started = time.monotonic()
+        before = _stable_signature(page, ctl["scope"], quiet=0.5)
+        if log_probe:
+            log_probe()
+        if wire:
+            wire.take()
+        v0 = page.evaluate(_JS_VALUE, ctl["index"])
+        try:
+            _move(page, ctl, v0)
+        except Exception as exc:  # noqa: BLE001 - recorded as a failure of this control
+            res.note = f"could not move it: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        v1 = _poll(lambda: (lambda v: v if v != v0 else None)(page.evaluate(_JS_VALUE, ctl["index"])), 3, 0.2)
+        res.value_before, res.value_after = _value_str(v0), _value_str(v1 or v0)
+        res.moved = v1 is not None
+        if res.moved:
+            res.changed = bool(_poll(lambda: page.evaluate(_JS_SIGNATURE, ctl["scope"]) != before,
+                                     change_timeout, 0.25))
+            if res.changed:  # let later updates land before the next control
+                _stable_signature(page, ctl["scope"], quiet=0.75)
+        time.sleep(0.3)
+        page.evaluate("() => 0")  # let pending websocket events reach the wire
+        res.kernel_errors = (wire.take() if wire else []) + (_kernel_errors(log_probe()) if log_probe else [])
+        res.seconds = time.monotonic() - started
+    if shots_dir:
+        for s in scopes:
+            _shot(page, s, shots_dir / f"{name}_widgets{s}_after.png", report)
+    report.control_seconds = time.monotonic() - t0
+    return report
+
+
+def _shot(page, scope: str, path: Path, report: Report) -> None:
+    try:
+        page.locator(f'[data-fg-scope="{scope}"]').first.screenshot(path=str(path), timeout=15_000)
+        report.screenshots.append(str(path))
+    except Exception as exc:  # noqa: BLE001 - a missing screenshot must not hide the real result
+        report.screenshots.append(f"{path} (failed: {type(exc).__name__})")
+
+
+def failures(report: Report, expected: dict | None = None) -> list[str]:
+    """Return one readable line per problem: cell errors, controls that did not move or change
+    what they drive, kernel tracebacks, and controls the kernel created that the page lacks."""
+    out = [f"cell error: {e.strip().splitlines()[-1] if e.strip() else e}" for e in report.errors]
+    for c in report.controls:
+        if c.ok:
+            continue
+        what = f"{c.kind} '{c.label}' (output area {c.scope})"
+        if not c.moved:
+            out.append(f"{what}: did not move ({c.note or 'value stayed ' + c.value_before})")
+        elif not c.changed:
+            out.append(f"{what}: moved {c.value_before} -> {c.value_after} but the picture/read-out it drives did not change")
+        if c.kernel_errors:
+            out.append(f"{what}: the kernel logged {'; '.join(c.kernel_errors)}")
+    for kind, n in (expected or {}).items():
+        seen = sum(1 for c in report.controls if c.kind == kind)
+        if seen < n:
+            out.append(f"the kernel created {n} {kind} widget(s) but the page shows {seen}")
+    return out
+
+
+def summary(report: Report) -> str:
+    """Return a short table of the controls and what happened to each."""
+    rows = [f"{report.name}: run {report.run_seconds:.1f} s, controls {report.control_seconds:.1f} s"]
+    for c in report.controls:
+        state = "skipped" if c.skipped else ("ok" if c.ok else "FAIL")
+        rows.append(f"  [{state:7}] {c.kind:8} {c.label[:24]:24} {c.value_before} -> {c.value_after}"
+                    f" changed={c.changed} {c.seconds:.1f}s {' '.join(c.kernel_errors)[:80]}")
+    return "\n".join(rows)

@@ -1,0 +1,21 @@
+"""The same slider check against Voila: notebook 01 served as a dashboard (what `make app NB=01` does).
+
+FACEGAN_BROWSER_VOILA lists the notebook numbers to check (default '01'; e.g. '01 02').
+"""
+import os
+
+import pytest
+
+from . import harness, servers
+from .conftest import check_in_voila
+
+WANTED = os.environ.get("FACEGAN_BROWSER_VOILA", "01").split()
+NOTEBOOKS = [nb for n in WANTED for nb in sorted(servers.NOTEBOOKS.glob(f"{n}_*.ipynb"))]
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook_sliders_in_voila(workdir, env, page, nb):
+    report = check_in_voila(workdir, env, page, nb, f"voila_{nb.stem}")
+    assert report.census is not None, "the census cell did not run: Voila stopped early\n" + "\n".join(report.errors)
+    problems = harness.failures(report, servers.expected_controls(report.census))
+    assert not problems, f"{nb.name} in Voila:\n" + "\n".join(problems) + "\n" + harness.summary(report)
