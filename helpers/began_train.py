@@ -86,8 +86,8 @@ def make_step(D, G, eq, d_opt, g_opt, cfg: BEGANConfig, device, G_ema=None):
         g_opt.step()
         lr, lf = l_real.item(), l_fake.item()
         eq.k.fill_(began.update_k(k, lr, lf, cfg.gamma, cfg.lambda_k))
-        if G_ema is not None:  # warm-up: early on the average would lag far behind a fast-moving G
-            ema_update(G_ema, G, min(cfg.ema, (1 + state.step) / (10 + state.step)))
+        if G_ema is not None:
+            ema_update(G_ema, G, cfg.ema, step=state.step)
         return {"l_real": lr, "l_fake": lf, "k": k, "m_global": began.m_global(lr, lf, cfg.gamma),
                 "lr": d_opt.param_groups[0]["lr"]}
 

@@ -70,8 +70,14 @@ def sample_z(n: int, z_size: int, dist: str = "uniform", device="cpu", generator
 
 
 @torch.no_grad()
-def ema_update(target: torch.nn.Module, source: torch.nn.Module, decay: float) -> None:
-    """target <- decay * target + (1 - decay) * source (buffers such as BN statistics copied)."""
+def ema_update(target: torch.nn.Module, source: torch.nn.Module, decay: float, step: int | None = None) -> None:
+    """target <- decay * target + (1 - decay) * source (buffers such as BN statistics copied).
+
+    With `step` (the training step), decay is warmed up as min(decay, (1 + step) / (10 + step)):
+    early on a slow average would lag far behind a fast-moving G.
+    """
+    if step is not None:
+        decay = min(decay, (1 + step) / (10 + step))
     for t, s in zip(target.parameters(), source.parameters()):
         t.lerp_(s, 1 - decay)
     for t, s in zip(target.buffers(), source.buffers()):
@@ -108,8 +114,8 @@ def make_step(D, G, d_opt, g_opt, cfg: DCGANConfig, device, G_ema=None):
         g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         g_opt.step()
-        if G_ema is not None:  # warm-up: early on the average would lag far behind a fast-moving G
-            ema_update(G_ema, G, min(cfg.ema, (1 + state.step) / (10 + state.step)))
+        if G_ema is not None:
+            ema_update(G_ema, G, cfg.ema, step=state.step)
         logs["g_loss"] = g_loss.detach()
         return logs
 

@@ -6,14 +6,13 @@ wrapped by thin ipywidgets shells, as in helpers.widgets. Lample et al. 2017, fi
 """
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import torch
 
 from .data.faces import to_range
 from .fader_train import decode, encode
 from .viz import make_grid, png_bytes
+from .widgets import decode_upload, upload_bytes
 
 SWEEP = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)  # attribute values the figure slides through
 
@@ -50,42 +49,9 @@ def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=No
     return make_grid(torch.cat([x.float().cpu(), edited]), nrow=2), readout
 
 
-def decode_upload(data: bytes, size: int, channels: int = 3) -> torch.Tensor:
-    """Return an uploaded image as (1, channels, size, size) float in [-1, 1]: decoded with PIL,
-    centre-cropped to a square, resized (antialiased). Raises ValueError for bytes PIL cannot read.
-
-    The model only knows faces aligned like its training data (centred, upright, filling the square).
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    if not data:
-        raise ValueError("the upload is empty: choose a JPEG or PNG file")
-    try:
-        img = Image.open(io.BytesIO(bytes(data)))
-        img.load()
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"could not read the upload as an image ({err}); use a JPEG or PNG file") from None
-    img = img.convert("RGB" if channels == 3 else "L")
-    w, h = img.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
-    arr = np.asarray(img, dtype=np.uint8)
-    arr = arr[:, :, None] if arr.ndim == 2 else arr
-    return to_range(torch.from_numpy(arr.copy()).permute(2, 0, 1)[None])
-
-
-def upload_bytes(value) -> bytes | None:
-    """Return the content of the first file in a FileUpload value (ipywidgets 7 dict or 8 tuple)."""
-    if not value:
-        return None
-    first = value[0] if isinstance(value, (tuple, list)) else next(iter(value.values()))
-    return bytes(first["content"])
-
-
 def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_names=None):
     """Return render_fader's (picture, read-out) for an uploaded image's bytes (see decode_upload)."""
-    return render_fader(nets, decode_upload(data, size), values, oracle, attr_names)
+    return render_fader(nets, decode_upload(data, size)[None], values, oracle, attr_names)
 
 
 def readout_html(readout: dict, source: str) -> str:

@@ -150,8 +150,8 @@ def make_step(level: int, D, G, d_opt, g_opt, cfg: LapGANConfig, device, G_ema=N
             g_loss.backward()
             regularise_gradients(G, cfg.g_l1, cfg.g_l2, cfg.g_clamp)
             g_opt.step()
-            if G_ema is not None:  # warm-up so the average does not lag far behind early on
-                ema_update(G_ema, G, min(cfg.ema, (1 + state.step) / (10 + state.step)))
+            if G_ema is not None:
+                ema_update(G_ema, G, cfg.ema, step=state.step)
         if cfg.g_iters:
             logs["g_loss"] = g_loss.detach()
         return logs

@@ -188,8 +188,8 @@ def make_gan_step(D, G, d_opt, g_opt, cfg: GANConfig, cols: list[int], device, G
         g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         g_opt.step()
-        if G_ema is not None:  # warm-up: early on the average would lag far behind a fast-moving G
-            ema_update(G_ema, G, min(cfg.ema, (1 + state.step) / (10 + state.step)))
+        if G_ema is not None:
+            ema_update(G_ema, G, cfg.ema, step=state.step)
         logs["g_loss"] = g_loss.detach()
         return logs
 

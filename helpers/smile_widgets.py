@@ -4,46 +4,12 @@ Used by notebooks/03_smile_converter.ipynb. Tests call the same functions the wi
 """
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import torch
 
 from . import smile
 from .viz import make_grid, png_bytes
-
-
-def decode_upload(data: bytes, size: int = 32, channels: int = 3) -> torch.Tensor:
-    """Return an uploaded picture as (channels, size, size) float in [-1, 1].
-
-    data: the file's bytes (JPEG, PNG, ...). The centred square of the short side is cut out and
-    resized (Lanczos), as the data cache does for CelebA, so a portrait photo of a face lands
-    where the generator's faces are.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    if not data:
-        raise ValueError("the upload is empty: choose an image file (jpg or png)")
-    try:
-        img = Image.open(io.BytesIO(bytes(data)))
-        img.load()
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"could not read the upload as an image ({err}); use a jpg or png file") from None
-    img = img.convert("RGB" if channels == 3 else "L")
-    w, h = img.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
-    arr = np.asarray(img, dtype=np.float32).reshape(size, size, channels)
-    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0  # (C, size, size)
-
-
-def upload_bytes(value) -> bytes | None:
-    """Return the first file's bytes from a W.FileUpload value (ipywidgets 8 tuple or 7 dict), or None."""
-    if not value:
-        return None
-    first = value[0] if isinstance(value, (tuple, list)) else next(iter(value.values()))
-    return bytes(first["content"])
+from .widgets import decode_upload, upload_bytes
 
 
 def encode_one(G, E, x: torch.Tensor, c: torch.Tensor | None = None, latent_steps: int = 0,

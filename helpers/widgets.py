@@ -5,6 +5,8 @@ picture does not change is caught without a browser.
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import torch
 
@@ -119,3 +121,37 @@ def render_edit_table(G, oracle, z: torch.Tensor, directions: dict, attrs: list[
         probs[i] = oracle.predict(imgs)[:, oracle.attr_names.index(name)].numpy()
         rows.append(imgs)
     return make_grid(torch.cat(rows), nrow=len(values)), probs
+
+
+def decode_upload(data: bytes, size: int, channels: int = 3) -> torch.Tensor:
+    """Return an uploaded picture as (channels, size, size) float in [-1, 1].
+
+    data: the file's bytes (JPEG, PNG, ...). The centred square of the short side is cut out and
+    resized (Lanczos), as the data cache does for CelebA, so a portrait photo lands where the
+    models' faces are; they only know faces aligned like their training data. Raises ValueError
+    for empty or unreadable bytes. Used by the upload boxes of notebooks 02 and 03.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ValueError("the upload is empty: choose a JPEG or PNG file")
+    try:
+        img = Image.open(io.BytesIO(bytes(data)))
+        img.load()
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"could not read the upload as an image ({err}); use a JPEG or PNG file") from None
+    img = img.convert("RGB" if channels == 3 else "L")
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+    arr = np.asarray(img, dtype=np.float32).reshape(size, size, channels)
+    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0  # (C, size, size)
+
+
+def upload_bytes(value) -> bytes | None:
+    """Return the first file's bytes from a W.FileUpload value (ipywidgets 8 tuple or 7 dict), or None."""
+    if not value:
+        return None
+    first = value[0] if isinstance(value, (tuple, list)) else next(iter(value.values()))
+    return bytes(first["content"])

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+import helpers as H
 from helpers import smile, smile_train as ST, smile_widgets as SW
 from helpers.checkpoint import CheckpointMismatch
 from helpers.data.faces import FaceSet
@@ -209,13 +210,13 @@ def test_decode_upload_crops_the_centre_square():
     arr[:, :20] = (255, 0, 0)  # left and right margins are cut away by the centre crop
     arr[:, 60:] = (255, 0, 0)
     arr[:, 20:60] = (0, 255, 0)
-    x = SW.decode_upload(png_of(arr), size=16)
+    x = H.widgets.decode_upload(png_of(arr), size=16)
     assert x.shape == (3, 16, 16) and x.min() >= -1 and x.max() <= 1
     assert torch.allclose(x[1], torch.ones(16, 16), atol=0.02) and torch.allclose(x[0], -torch.ones(16, 16), atol=0.02)
-    with pytest.raises(ValueError, match="jpg or png"):
-        SW.decode_upload(b"not an image", size=16)
+    with pytest.raises(ValueError, match="JPEG or PNG"):
+        H.widgets.decode_upload(b"not an image", size=16)
     with pytest.raises(ValueError, match="empty"):
-        SW.decode_upload(b"", size=16)
+        H.widgets.decode_upload(b"", size=16)
 
 
 def _models():
