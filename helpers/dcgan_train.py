@@ -84,6 +84,16 @@ def ema_update(target: torch.nn.Module, source: torch.nn.Module, decay: float, s
         t.copy_(s)
 
 
+def generator_update(g_loss, g_opt, G, G_ema, ema: float, step: int) -> torch.Tensor:
+    """Backprop g_loss, step G's optimiser, update the weight average; return the detached loss."""
+    g_opt.zero_grad(set_to_none=True)
+    g_loss.backward()
+    g_opt.step()
+    if G_ema is not None:
+        ema_update(G_ema, G, ema, step=step)
+    return g_loss.detach()
+
+
 def make_step(D, G, d_opt, g_opt, cfg: DCGANConfig, device, G_ema=None):
     """Return step(batch, state) -> logs: one D update, then (every n_critic for WGAN-GP) one G update."""
     aug = (lambda x: diff_augment(x, cfg.diffaugment)) if cfg.diffaugment else (lambda x: x)
@@ -111,12 +121,7 @@ def make_step(D, G, d_opt, g_opt, cfg: DCGANConfig, device, G_ema=None):
             return logs
         d_out = D(aug(fake))
         g_loss = dcgan.wgan_g_loss(d_out) if wgan else dcgan.real_loss(d_out)
-        g_opt.zero_grad(set_to_none=True)
-        g_loss.backward()
-        g_opt.step()
-        if G_ema is not None:
-            ema_update(G_ema, G, cfg.ema, step=state.step)
-        logs["g_loss"] = g_loss.detach()
+        logs["g_loss"] = generator_update(g_loss, g_opt, G, G_ema, cfg.ema, state.step)
         return logs
 
     return step

@@ -14,7 +14,7 @@ import torch
 
 from . import smile
 from .dcgan import gradient_penalty, wgan_d_loss, wgan_g_loss
-from .dcgan_train import ema_update, sample_z
+from .dcgan_train import generator_update, sample_z
 from .train import Trainer
 
 
@@ -185,12 +185,7 @@ def make_gan_step(D, G, d_opt, g_opt, cfg: GANConfig, cols: list[int], device, G
             with torch.no_grad():
                 f_real = D(real, with_features=True)[2]
             g_loss = g_loss + cfg.fm_weight * smile.feature_matching(f_real, f_fake, cfg.fm)
-        g_opt.zero_grad(set_to_none=True)
-        g_loss.backward()
-        g_opt.step()
-        if G_ema is not None:
-            ema_update(G_ema, G, cfg.ema, step=state.step)
-        logs["g_loss"] = g_loss.detach()
+        logs["g_loss"] = generator_update(g_loss, g_opt, G, G_ema, cfg.ema, state.step)
         return logs
 
     return step
