@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 import torch
+import torch.nn.functional as F
 
 from helpers import paths
 from helpers.data.transforms import scale, to_unit
@@ -288,15 +289,21 @@ def read_metrics(notebook: str) -> dict:
     return json.loads(target.read_text(encoding="utf-8"))
 
 
-def fd_reference(oracle, set_a, set_b, n: int = 2000) -> dict:
-    """Return the two yardsticks for fd_oracle: the floor (real vs other real) and noise vs real.
+def fd_reference(oracle, set_a, set_b, n: int = 2000, blur: int = 0) -> dict:
+    """Return the yardsticks for fd_oracle: the floor (real vs other real) and noise vs real.
 
     set_a, set_b: FaceSets (e.g. train and test); n images are drawn from each. A GAN's
     fd_oracle is judged against the floor measured with the same n (the estimate shrinks with n).
+    blur > 1 adds 'fd_oracle_blur{blur}': real faces average-pooled by `blur` and scaled back up
+    (bilinear) against real, i.e. what a model scores whose only flaw is that much blur.
     """
     real_a, real_b = set_a.sample(n, seed=1), set_b.sample(n, seed=2)
     noise = torch.rand(real_a.shape, generator=torch.Generator().manual_seed(3)) * 2 - 1
-    return {"fd_oracle_floor": fd_oracle(oracle, real_a, real_b), "fd_oracle_noise": fd_oracle(oracle, noise, real_b)}
+    out = {"fd_oracle_floor": fd_oracle(oracle, real_a, real_b), "fd_oracle_noise": fd_oracle(oracle, noise, real_b)}
+    if blur > 1:
+        soft = F.interpolate(F.avg_pool2d(real_a, blur), size=real_a.shape[-2:], mode="bilinear", align_corners=False)
+        out[f"fd_oracle_blur{blur}"] = fd_oracle(oracle, soft, real_b)
+    return out
 
 
 @dataclass

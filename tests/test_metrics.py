@@ -127,6 +127,27 @@ def test_fd_oracle_uses_oracle_features():
     assert M.fd_oracle(StubOracle(), a, b) > 3
 
 
+class _Set:
+    """A FaceSet stand-in: sample(n, seed) returns the first n of fixed images."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def sample(self, n, seed=0):
+        return self.images[:n]
+
+
+def test_fd_reference_blur_yardstick_sits_between_floor_and_noise():
+    g = torch.Generator().manual_seed(1)
+    # Sharp checkerboard-like faces: 2x2 pooling wipes the pattern, so blur must cost FD.
+    base = torch.where(torch.rand(300, 3, 8, 8, generator=g) > 0.5, 1.0, -1.0)
+    a, b = _Set(base[:150]), _Set(base[150:])
+    ref = M.fd_reference(StubOracle(), a, b, n=150, blur=2)
+    assert set(ref) == {"fd_oracle_floor", "fd_oracle_noise", "fd_oracle_blur2"}
+    assert ref["fd_oracle_floor"] < ref["fd_oracle_blur2"]
+    assert "fd_oracle_blur2" not in M.fd_reference(StubOracle(), a, b, n=150)
+
+
 def test_attribute_accuracy_per_attribute_and_subset():
     images = images_from_bits([[1, 0, 1], [1, 1, 0], [0, 0, 0], [1, 0, 0]])
     targets = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 0, 0], [1, 1, 1]]).float()
