@@ -75,18 +75,20 @@ def test_m_global_and_d_loss():
     assert float(began.recon_loss(x, x + 0.5)) == pytest.approx(0.5)
 
 
-def test_the_autoencoder_learns_on_a_tiny_batch():
+@pytest.mark.parametrize("init_std", [0.02, 0.0])  # the demo's init and He (smoke)
+def test_the_autoencoder_learns_on_a_tiny_batch(init_std):
     torch.manual_seed(0)
-    D, _ = began.build_network(tiny())
-    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    D, _ = began.build_network(tiny(init_std=init_std))
+    x = torch.rand(4, 3, 16, 16) * 2 - 1  # 4 images: an 8-d bottleneck can memorise them
     opt = torch.optim.Adam(D.parameters(), 3e-3)
     first = float(began.recon_loss(x, D(x).detach()))
-    for _ in range(25):
+    for _ in range(200):
         loss = began.recon_loss(x, D(x))
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss.detach()) < 0.8 * first
+    # Better than the trivial all-zero reconstruction (which scores mean |x|), not just than the start.
+    assert float(loss.detach()) < 0.8 * min(first, float(x.abs().mean()))
 
 
 # ---- training, checkpoints, resume -----------------------------------------------------------
