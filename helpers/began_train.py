@@ -192,26 +192,12 @@ def fine_tune(cfg: BEGANConfig, nets: dict, loader, device, ckpt_dir, seconds: f
     return state, new
 
 
-@torch.no_grad()
-def feature_diversity(oracle, images: torch.Tensor) -> float:
-    """Return the mean pairwise L2 distance between oracle features of images (N, C, H, W), N >= 2:
-    higher means more varied faces (the paper's gamma trades this against quality)."""
-    f = oracle.features(images).double()
-    n = len(f)
-    if n < 2:
-        raise ValueError("feature_diversity needs at least 2 images")
-    return float(torch.cdist(f, f).sum() / (n * (n - 1)))
-
-
 def load_weights(nets: dict, path) -> int:
     """Load the network weights (only) of checkpoint `path` into nets; return its epoch (interval).
 
     Used to evaluate the best checkpoint (best_fd_oracle.pt / best_m_global.pt) without
     rewinding the training state.
     """
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_modules
 
-    ck = load_checkpoint(path, model="began")
-    for k, m in nets.items():
-        m.load_state_dict(ck["modules"][k])
-    return ck["state"]["epoch"]
+    return load_modules(path, nets, model="began")["state"]["epoch"]

@@ -66,3 +66,21 @@ def load_checkpoint(path: str | Path, model: str | None = None, config: dict | N
             raise CheckpointMismatch(f"{path} was trained with another configuration ({lines}); use the same "
                                      "settings to resume, or resume=False / another folder to start fresh")
     return ckpt
+
+
+def load_modules(path: str | Path, modules: dict, model: str, config: dict | None = None,
+                 map_location="cpu") -> dict:
+    """Load the weights of checkpoint `path` into `modules` ({name: nn.Module}); return the checkpoint.
+
+    Refuses (CheckpointMismatch) a checkpoint of another model or configuration, and one that holds
+    no weights for some of `modules`; optimisers and training state are left alone (evaluating a
+    best_*.pt without rewinding a run).
+    """
+    ckpt = load_checkpoint(path, model=model, config=config, map_location=map_location)
+    missing = sorted(set(modules) - set(ckpt.get("modules", {})))
+    if missing:
+        raise CheckpointMismatch(f"{path} holds no weights for {missing}: it was saved by another notebook's "
+                                 "version of this model; point at a checkpoint of this one")
+    for name, module in modules.items():
+        module.load_state_dict(ckpt["modules"][name])
+    return ckpt

@@ -109,11 +109,10 @@ def load_nets(path: str | Path, cfg: fader.FaderConfig, device="cpu", channels: 
     Refuses (CheckpointMismatch, naming the differing settings) a checkpoint of another model or
     configuration, e.g. one trained for other attributes.
     """
-    ck = ckpt_io.load_checkpoint(path, model="fader", config={**asdict(cfg), **(extra_config or {})})
     E, G, D = fader.build_networks(cfg, channels)
     nets = {"E": E, "G": G, "D": D}
-    for k, m in nets.items():
-        m.load_state_dict(ck["modules"][k])
+    ckpt_io.load_modules(path, nets, model="fader", config={**asdict(cfg), **(extra_config or {})})
+    for m in nets.values():
         m.to(device).eval()
     return nets
 

@@ -289,6 +289,17 @@ def read_metrics(notebook: str) -> dict:
     return json.loads(target.read_text(encoding="utf-8"))
 
 
+@torch.no_grad()
+def feature_diversity(oracle, images: torch.Tensor) -> float:
+    """Return the mean pairwise L2 distance between oracle features of images (N, C, H, W), N >= 2:
+    higher means more varied faces (BEGAN's gamma trades this against quality)."""
+    f = oracle.features(images).double()
+    n = len(f)
+    if n < 2:
+        raise ValueError("feature_diversity needs at least 2 images")
+    return float(torch.cdist(f, f).sum() / (n * (n - 1)))
+
+
 def fd_reference(oracle, set_a, set_b, n: int = 2000, blur: int = 0) -> dict:
     """Return the yardsticks for fd_oracle: the floor (real vs other real) and noise vs real.
 

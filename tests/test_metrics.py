@@ -148,6 +148,16 @@ def test_fd_reference_blur_yardstick_sits_between_floor_and_noise():
     assert "fd_oracle_blur2" not in M.fd_reference(StubOracle(), a, b, n=150)
 
 
+def test_feature_diversity_is_the_mean_pairwise_feature_distance():
+    x = torch.zeros(3, 3, 2, 2)
+    x[1, 0, 0, 0], x[2, 0, 0, 1] = 3.0, 4.0  # stub features: (0,0,..), (3,0,..), (0,4,..)
+    # pairwise distances 3, 4, 5: mean over the 3 pairs = 4
+    assert M.feature_diversity(StubOracle(), x) == pytest.approx(4.0)
+    assert M.feature_diversity(StubOracle(), x[:1].repeat(5, 1, 1, 1)) == 0.0
+    with pytest.raises(ValueError, match="at least 2"):
+        M.feature_diversity(StubOracle(), x[:1])
+
+
 def test_attribute_accuracy_per_attribute_and_subset():
     images = images_from_bits([[1, 0, 1], [1, 1, 0], [0, 0, 0], [1, 0, 0]])
     targets = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 0, 0], [1, 1, 1]]).float()

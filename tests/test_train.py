@@ -115,6 +115,21 @@ def test_checkpoint_of_another_configuration_is_refused_but_runtime_keys_may_cha
         wider.fit(epochs=3)
 
 
+def test_load_modules_loads_weights_only_and_refuses_what_does_not_fit(tmp_path):
+    trainer, net = make_trainer(tmp_path, config={"lr": 1e-2, "width": 4, "epochs": 1})
+    trainer.fit(epochs=1)
+    _, fresh = make_trainer(tmp_path / "other")
+    fresh[0].weight.data.zero_()
+    ck = ckpt_io.load_modules(trainer.last_path, {"net": fresh}, model="toy")
+    assert ck["state"]["epoch"] == 1 and torch.equal(fresh[0].weight, net[0].weight)
+    with pytest.raises(ckpt_io.CheckpointMismatch, match="no weights for \\['G'\\]"):
+        ckpt_io.load_modules(trainer.last_path, {"net": fresh, "G": nn.Linear(1, 1)}, model="toy")
+    with pytest.raises(ckpt_io.CheckpointMismatch, match="'toy' model, not 'began'"):
+        ckpt_io.load_modules(trainer.last_path, {"net": fresh}, model="began")
+    with pytest.raises(ckpt_io.CheckpointMismatch, match="width: checkpoint 4 vs now 8"):
+        ckpt_io.load_modules(trainer.last_path, {"net": fresh}, model="toy", config={"lr": 1e-2, "width": 8})
+
+
 def test_keep_best_and_periodic_checkpoints(tmp_path):
     scores = iter([3.0, 1.0, 2.0])
     trainer, _ = make_trainer(tmp_path, epoch_end_fn=lambda t: {"err": next(scores)},
