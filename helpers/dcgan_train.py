@@ -48,6 +48,8 @@ PRESETS = {
     # batch 32 and a narrower D: more updates per CPU second (measured: oracle FD 149 vs 301 at 150 s).
     # 200 s on one core, FD of 1000 samples (one seed): plain 222, one-sided label smoothing 181, + normal z 168;
     # batch 16: 185, cosine lr: 189, G width 96: 435 (too slow per second)
+    # 450 s on one core: lr 4e-4 96.7 vs 113.1, but 8.2x vs 8.1x the floor in the two-thread demo (not kept);
+    # cosine over 20 epochs (done at 395 s) 130 vs 98.6
     "demo": DCGANConfig(batch_size=32, d_conv_dim=32, epochs=40, smooth=True, z_dist="normal"),
     # 64 px CelebA with the course's defaults, on a GPU
     "full": DCGANConfig(img_size=64, d_conv_dim=64, g_conv_dim=64, batch_size=128, epochs=25, max_seconds=None),
