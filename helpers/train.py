@@ -62,11 +62,15 @@ class Trainer:
     sample_fn() -> images (N, C, H, W) in [-1, 1], called under no_grad at each epoch end.
     epoch_end_fn(trainer) -> dict of metrics or None, at each epoch end (e.g. held-out scores).
     keep_best: {metric: 'min' | 'max'}: also keep best_<metric>.pt for those epoch metrics.
+    before_eval() -> None, called (under no_grad) before each epoch's samples, metrics and checkpoint,
+    and before the checkpoint of a time-budget stop: e.g. recomputing an averaged generator's
+    batch-norm statistics, so that what is shown, measured and saved agree.
     """
 
     def __init__(self, name: str, *, modules: dict, optimizers: dict, step_fn: Callable, loader,
                  config: dict, device, ckpt_dir: str | Path | None = None, schedulers: dict | None = None,
                  sample_fn: Callable | None = None, epoch_end_fn: Callable | None = None,
+                 before_eval: Callable | None = None,
                  keep_best: dict | None = None, amp: bool = True, log_every: int = 10, live: bool = True,
                  live_every_s: float = 10.0, progress: bool = True, keep_every: int = 0):
         self.name, self.modules, self.optimizers, self.step_fn = name, modules, optimizers, step_fn
@@ -74,6 +78,7 @@ class Trainer:
         self.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
         self.schedulers = schedulers or {}
         self.sample_fn, self.epoch_end_fn, self.keep_best = sample_fn, epoch_end_fn, keep_best or {}
+        self.before_eval = before_eval
         self.amp, self.log_every, self.progress, self.keep_every = amp, log_every, progress, keep_every
         self.live, self.live_every_s = live and in_notebook(), live_every_s
         self.state = TrainState()
@@ -180,6 +185,7 @@ class Trainer:
                         s.step()
                     self._end_of_epoch()
                 elif st.stopped == "time":
+                    self._prepare_eval()
                     self.save()
             if not st.stopped:
                 st.stopped = "done"
@@ -216,8 +222,14 @@ class Trainer:
             h.setdefault(k, []).append(v)
         return True
 
+    def _prepare_eval(self) -> None:
+        if self.before_eval is not None:
+            with torch.no_grad():
+                self.before_eval()
+
     def _end_of_epoch(self) -> None:
         st = self.state
+        self._prepare_eval()
         if self.sample_fn is not None:
             with torch.no_grad():
                 for m in self.modules.values():

@@ -122,11 +122,68 @@ def test_resume_reaches_the_same_weights(tmp_path):
             assert torch.equal(p, q), k
 
 
+def test_time_stops_resume_to_the_same_weights(tmp_path):
+    """A stop mid-epoch recalibrates and saves G_ema's statistics; the resumed run must not drift."""
+    cfg = dcgan_train.config_for("smoke", img_size=16, epochs=2, max_seconds=None, ema_bn_samples=256)
+    def build(path):
+        torch.manual_seed(0)
+        return dcgan_train.build_trainer(cfg, faces().loader(cfg.batch_size), torch.device("cpu"), path,
+                                         live=False, progress=False)
+    trainer, straight = build(tmp_path / "a")
+    trainer.fit(cfg.epochs)
+    for calls in range(1, 20):
+        trainer, resumed = build(tmp_path / "b")
+        trainer.load()
+        if trainer.fit(cfg.epochs, max_seconds=trainer.state.seconds + 1e-9).epoch >= cfg.epochs:
+            break
+    assert calls > 2  # it stopped mid-epoch and resumed several times
+    for k in ("D", "G", "G_ema"):
+        for p, q in zip(straight[k].state_dict().values(), resumed[k].state_dict().values()):
+            assert torch.equal(p, q), k
+
+
 def test_ema_follows_the_generator():
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     before = a.weight.detach().clone()
     dcgan_train.ema_update(a, b, 0.9)
     assert torch.allclose(a.weight, 0.9 * before + 0.1 * b.weight)
+
+
+def test_recalibrated_batchnorm_holds_the_statistics_of_the_averaged_weights():
+    torch.manual_seed(0)
+    G = dcgan_train.dcgan.Generator(z_size=8, conv_dim=8, img_size=16)
+    G_ema = dcgan_train.copy.deepcopy(G).eval()
+    with torch.no_grad():
+        for p in G_ema.parameters():
+            p.mul_(1.5)  # weights that differ from the network whose statistics were copied
+    z_fn = lambda n, g: torch.randn(n, 8, generator=g)  # noqa: E731
+    rng = torch.get_rng_state()
+    dcgan_train.recalibrate_batchnorm(G_ema, z_fn, n=500, batch_size=256)  # two whole batches
+    assert torch.equal(rng, torch.get_rng_state())  # the global RNG (and so exact resume) untouched
+    assert not G_ema.training and G_ema.fc_norm.momentum == 0.1
+    # the stored mean is what the averaged weights produce on those 2 x 256 latents
+    g = torch.Generator().manual_seed(0)
+    z = torch.cat([z_fn(256, g), z_fn(256, g)])
+    pre = G_ema.fc(z).view(512, G_ema.top_channels, 4, 4)
+    assert torch.allclose(G_ema.fc_norm.running_mean, pre.mean((0, 2, 3)), atol=1e-4)
+    assert not torch.allclose(G.fc_norm.running_mean, G_ema.fc_norm.running_mean, atol=1e-3)
+    lin = torch.nn.Linear(2, 2)
+    dcgan_train.recalibrate_batchnorm(lin, z_fn)  # no batch norm: nothing to do, no error
+
+
+def test_samples_and_checkpoints_use_the_recalibrated_average(tmp_path):
+    cfg = dcgan_train.config_for("smoke", img_size=16, epochs=1, max_seconds=None, ema_bn_samples=256)
+    trainer, nets = dcgan_train.build_trainer(cfg, faces().loader(cfg.batch_size), torch.device("cpu"), tmp_path,
+                                              live=False, progress=False)
+    trainer.fit(cfg.epochs)
+    saved = torch.load(tmp_path / "last.pt", weights_only=False)["modules"]
+    assert not torch.equal(saved["G_ema"]["fc_norm.running_var"], saved["G"]["fc_norm.running_var"])
+    assert torch.equal(saved["G_ema"]["fc_norm.running_var"], nets["G_ema"].fc_norm.running_var)
+    off = dcgan_train.config_for("smoke", img_size=16, epochs=1, max_seconds=None, ema_bn_samples=0)
+    trainer, nets = dcgan_train.build_trainer(off, faces().loader(cfg.batch_size), torch.device("cpu"),
+                                              tmp_path / "off", live=False, progress=False)
+    trainer.fit(off.epochs)
+    assert torch.equal(nets["G_ema"].fc_norm.running_var, nets["G"].fc_norm.running_var)  # copied from G
 
 
 def test_bad_options_say_what_to_use():

@@ -82,6 +82,18 @@ def test_time_budget_stops_mid_epoch_and_resumes_exactly(tmp_path):
     assert all(torch.equal(p, q) for p, q in zip(weights(net_a), weights(net_b)))
 
 
+def test_before_eval_runs_before_samples_metrics_and_every_checkpoint(tmp_path):
+    events = []
+    trainer, _ = make_trainer(tmp_path, before_eval=lambda: events.append(("before", torch.is_grad_enabled())),
+                              epoch_end_fn=lambda t: events.append(("metrics", None)))
+    trainer.fit(epochs=2)
+    assert events == [("before", False), ("metrics", None)] * 2
+    events.clear()
+    trainer, _ = make_trainer(tmp_path / "t", before_eval=lambda: events.append(("before", None)))
+    st = trainer.fit(epochs=2, max_seconds=1e-9)  # stops after one step, mid-epoch
+    assert st.stopped == "time" and events == [("before", None)]
+
+
 def test_finished_run_is_not_trained_again(tmp_path):
     make_trainer(tmp_path)[0].fit(epochs=2)
     again, _ = make_trainer(tmp_path)
