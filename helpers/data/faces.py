@@ -171,7 +171,7 @@ def load_faces(data: str | Path = "synthetic", image_size: int = 32, *, split: s
 
     data: 'synthetic' (rendered here in CelebA's layout), 'lfw100' (scikit-image's 100 faces),
       a CelebA-layout folder (img_align_celeba/ + list_attr_celeba.txt|csv [+ list_eval_partition]),
-      or any folder of jpg/png images (searched recursively).
+      or any folder of jpg/png/ppm/pgm images (searched recursively, e.g. LFW or LFWcrop).
     split: 'train' | 'valid' | 'test' | 'all'. attrs: keep only these attribute columns.
     channels: 3 (RGB) or 1 (grayscale); default 1 for lfw100, else 3.
     crop: side of the centred square cut before resizing (CelebA faces: e.g. 148); None = short side.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm")  # ppm/pgm: LFWcrop's colour/grey faces
 SPLITS = {"train": 0, "valid": 1, "test": 2}
 
 
@@ -146,10 +146,10 @@ def read_celeba(root: Path, attrs: list[str] | None = None) -> Source:
 
 
 def read_folder(root: Path) -> Source:
-    """Return a Source listing every jpg/png below root (recursive), with no attributes."""
+    """Return a Source listing every jpg/png/ppm/pgm below root (recursive), with no attributes."""
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise DataError(f"{root} contains no .jpg/.jpeg/.png images (searched recursively): "
+        raise DataError(f"{root} contains no .jpg/.jpeg/.png/.ppm/.pgm images (searched recursively): "
                         f"put face images there, or {HELP_DATA}")
     size = sum(p.stat().st_size for p in files[:: max(1, len(files) // 1000)])
     return Source(kind="folder", root=root, files=files, fingerprint=f"{len(files)}:{size}")
