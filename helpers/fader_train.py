@@ -117,6 +117,19 @@ def load_nets(path: str | Path, cfg: fader.FaderConfig, device="cpu", channels: 
     return nets
 
 
+def select_model(ckpt_dir: str | Path, nets: dict, cfg: fader.FaderConfig, device="cpu", channels: int = 3,
+                 extra_config: dict | None = None, metric: str = "swap_accuracy") -> tuple[dict, str]:
+    """Return (nets to use from here on, their name): best_<metric>.pt, or the final weights `nets`
+    (put in eval mode) when no epoch has ended yet, so none was judged (a run stopped early)."""
+    best = Path(ckpt_dir) / f"best_{metric}.pt"
+    if best.is_file():
+        return load_nets(best, cfg, device, channels, extra_config), best.name
+    print(f"no {best.name} yet (no epoch has ended, so none was judged): using the final weights")
+    for m in nets.values():
+        m.eval()
+    return nets, "final weights"
+
+
 def train_run(cfg: fader.FaderConfig, faces, valid, oracle, device, ckpt_dir, seconds: float | None,
               sample_n: int = 8, **trainer_kw):
     """Return (trainer, nets, state) after training cfg on faces for `seconds` of training in all

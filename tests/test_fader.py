@@ -166,6 +166,17 @@ def test_a_checkpoint_of_other_attributes_is_refused_with_a_clear_message(tmp_pa
     assert not nets["G"].training
 
 
+def test_select_model_takes_the_best_checkpoint_or_the_final_weights_before_any_epoch_ended(tmp_path, capsys):
+    trainer, nets, _ = run(tmp_path / "a", 1)
+    chosen, name = fader_train.select_model(tmp_path / "a", nets, tiny_cfg())
+    assert name == "best_swap_accuracy.pt" and chosen is not nets and not chosen["G"].training
+    best = torch.load(tmp_path / "a" / "best_swap_accuracy.pt", weights_only=False)["modules"]["G"]
+    assert all(torch.equal(best[k], v) for k, v in chosen["G"].state_dict().items())
+    chosen, name = fader_train.select_model(tmp_path / "empty", nets, tiny_cfg())  # stopped inside epoch 1
+    assert name == "final weights" and chosen is nets and not nets["E"].training
+    assert "no best_swap_accuracy.pt yet" in capsys.readouterr().out
+
+
 def test_loader_with_other_attributes_than_the_config_is_refused():
     faces = tiny_faces(names=("Smiling", "Male"))
     with pytest.raises(ValueError, match="select_attrs"):
