@@ -10,10 +10,10 @@ STAMP   := $(VENV)/.installed
 PROFILE ?= demo
 NB      ?=
 
-.PHONY: run test test-browser chromium app lab bench data publish clean-cache help
+.PHONY: run test test-browser chromium app lab bench data publish rehearse clean-cache help
 
 help:
-	@echo "make run | test | test-browser | app NB=NN | lab | bench | data | publish (see README)"
+	@echo "make run | test | test-browser | app NB=NN | lab | bench | data | publish | rehearse (see README)"
 
 # A fresh venv whenever requirements.txt changes; torch is pinned there (2.13.0: CPU build here,
 # CUDA build on a GPU machine).
@@ -58,6 +58,14 @@ app: $(BROWSER_STAMP)
 # Re-execute the notebooks in place (demo profile) and refresh assets/: what we commit.
 publish: data
 	$(BIN)/python -m helpers.run_notebooks --profile $(PROFILE) --inplace $(NB)
+
+# Every notebook in the `full` profile (its networks, sizes and code paths) on CelebA- and LFW-shaped
+# stand-ins, each training run capped at REHEARSE seconds and two epochs: outputs/rehearsal/.
+REHEARSE ?= 60
+rehearse: $(STAMP)
+	$(BIN)/python -m helpers.data rehearsal --out data/rehearsal --if-missing
+	$(BIN)/python -m helpers.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/celeba 00 01 02 03 04
+	$(BIN)/python -m helpers.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/lfwcrop_color 05
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .runtime import ProfilePresets
 from .viz import make_grid
 
 
@@ -77,6 +78,7 @@ class TourConfig:
     speed_images: int = 1000  # images decoded to measure the data pipeline
 
 
-TOUR_PRESETS = {"smoke": TourConfig(oracle_seconds=10, fd_samples=500, speed_images=200),
-                "demo": TourConfig(),
-                "full": TourConfig(image_size=64, oracle_seconds=300, fd_samples=5000, speed_images=5000)}
+TOUR_PRESETS = ProfilePresets({"smoke": TourConfig(oracle_seconds=10, fd_samples=500, speed_images=200),
+                               "demo": TourConfig(),
+                               "full": TourConfig(image_size=64, oracle_seconds=300, fd_samples=5000, speed_images=5000)},
+                              fd_samples=500, speed_images=500)  # caps in a rehearsal (`make rehearse`)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from helpers import paths
 from helpers.data.transforms import scale, to_unit
+from helpers.runtime import ProfilePresets
 
 METRICS_FILE = "metrics.json"
 
@@ -327,6 +328,8 @@ class EvalConfig:
     direction_samples: int = 4000  # latents labelled by the oracle to find attribute directions
 
 
-EVAL_PRESETS = {"smoke": EvalConfig(oracle_seconds=10, fd_samples=256, fd_samples_epoch=128, direction_samples=512),
-                "demo": EvalConfig(),
-                "full": EvalConfig(oracle_seconds=300, fd_samples=5000, fd_samples_epoch=2000, direction_samples=10000)}
+EVAL_PRESETS = ProfilePresets(
+    {"smoke": EvalConfig(oracle_seconds=10, fd_samples=256, fd_samples_epoch=128, direction_samples=512),
+     "demo": EvalConfig(),
+     "full": EvalConfig(oracle_seconds=300, fd_samples=5000, fd_samples_epoch=2000, direction_samples=10000)},
+    fd_samples=500, fd_samples_epoch=250, direction_samples=1000)  # caps in a rehearsal (`make rehearse`)

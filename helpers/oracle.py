@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from helpers import paths
-from helpers.runtime import autocast
+from helpers.runtime import autocast, rehearsal_seconds
 
 ROTATION_TASK = "rotation"
 CACHE_VERSION = 1
@@ -205,6 +205,8 @@ def train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, max_epochs:
     if n < 2:
         raise ValueError(f"train_fs has {n} image(s); the oracle needs at least 2 (batch norm)")
     device = torch.device(device)
+    if rehearsal_seconds() is not None:  # `make rehearse`: the oracle too trains only briefly
+        seconds = min(seconds, rehearsal_seconds())
     t0 = time.perf_counter()
 
     g = torch.Generator().manual_seed(seed)

@@ -2,6 +2,10 @@
 
 The profile reaches each kernel through FACEGAN_PROFILE (so no injected parameters cell). Executed
 copies go to outputs/<notebook>/<notebook>.ipynb, or back into notebooks/ with --inplace.
+`--data PATH` sets each notebook's `data` parameter (papermill injects it after the parameters cell).
+`--rehearse S` (`make rehearse`) runs the `full` profile with every training run capped at S seconds
+and two epochs (FACEGAN_REHEARSE), writing outputs and checkpoints under outputs/rehearsal/ and
+checkpoints_gan/rehearsal/ and never touching assets/: the full code paths, checked on a CPU.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import time
 from pathlib import Path
 
 from . import paths
+from .runtime import REHEARSE_ENV
 
 
 def notebooks(names: list[str]) -> list[Path]:
@@ -49,21 +54,39 @@ def main(argv=None) -> int:
     ap.add_argument("names", nargs="*", help="notebooks to run (default: all)")
     ap.add_argument("--profile", default="demo", choices=["smoke", "demo", "full", "auto"])
     ap.add_argument("--inplace", action="store_true", help="write the executed notebook back into notebooks/")
+    ap.add_argument("--data", default=None, help="the notebooks' `data` parameter (default: each notebook's own)")
+    ap.add_argument("--rehearse", type=float, default=None, metavar="S",
+                    help="full profile, every training run capped at S seconds and two epochs; "
+                         "results under outputs/rehearsal/")
     args = ap.parse_args(argv)
     nbs = notebooks(args.names)
     if not nbs:
         print(f"no notebooks in {paths.NOTEBOOKS} yet: nothing to run")
         return 0
+    outputs = paths.OUTPUTS
+    if args.rehearse is not None:
+        if args.rehearse <= 0 or args.inplace:
+            ap.error("--rehearse takes a positive number of seconds and never writes back into notebooks/")
+        if args.profile == "demo":  # the default: a rehearsal is of the full profile
+            args.profile = "full"
+        outputs = paths.OUTPUTS / "rehearsal"
+        os.environ[REHEARSE_ENV] = str(args.rehearse)
+        os.environ["FACEGAN_OUTPUTS"] = str(outputs)
+        os.environ["FACEGAN_CHECKPOINTS"] = str(paths.CHECKPOINTS / "rehearsal")
     os.environ["FACEGAN_PROFILE"] = args.profile
+    if args.data is not None and Path(args.data).expanduser().exists():
+        args.data = str(Path(args.data).expanduser().resolve())  # kernels run inside notebooks/
+    params = {} if args.data is None else {"data": args.data}
     failed = []
     for nb in nbs:
-        out = nb if args.inplace else paths.output_dir(nb.stem) / nb.name
+        out = nb if args.inplace else outputs / nb.stem / nb.name
+        out.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        print(f"== {nb.name} ({args.profile}) -> {out}", flush=True)
+        print(f"== {nb.name} ({args.profile}{', rehearsal' if args.rehearse else ''}) -> {out}", flush=True)
         try:
             papermill.execute_notebook(str(nb), str(out), cwd=str(paths.NOTEBOOKS), kernel_name="python3",
-                                       progress_bar=False, log_output=False)
-            if args.profile != "smoke":
+                                       parameters=params, progress_bar=False, log_output=False)
+            if args.profile != "smoke" and args.rehearse is None:
                 publish_figures(nb.stem)
         except Exception as err:  # keep going: one broken notebook should not hide the others' results
             failed.append(nb.name)

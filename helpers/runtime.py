@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -12,6 +12,10 @@ import torch
 PROFILES = ("smoke", "demo", "full")
 # Tests export FACEGAN_PROFILE=smoke; notebook kernels inherit it, so it wins over the cell.
 PROFILE_ENV = "FACEGAN_PROFILE"
+# A rehearsal (`make rehearse`): FACEGAN_REHEARSE=S caps every training run at S seconds and two
+# epochs, so the `full` profile's networks, sizes and code paths run end to end on a CPU in minutes.
+REHEARSE_ENV = "FACEGAN_REHEARSE"
+REHEARSAL_EPOCHS = 2
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -51,6 +55,47 @@ def resolve_profile(profile: str = "auto", data: str = "synthetic") -> str:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: use one of 'auto', {', '.join(map(repr, PROFILES))}")
     return profile
+
+
+def rehearsal_seconds() -> float | None:
+    """Return the per-run training cap of a rehearsal (FACEGAN_REHEARSE, seconds), or None."""
+    value = os.environ.get(REHEARSE_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"{REHEARSE_ENV}={value!r}: give the seconds each training run may take, e.g. 20")
+    return seconds
+
+
+def rehearsal_budget(epochs: int, max_seconds: float | None, start_epoch: int = 0) -> tuple[int, float | None]:
+    """Return (epochs, max_seconds) as a training run uses them: unchanged, or capped in a rehearsal
+    at REHEARSAL_EPOCHS more epochs than start_epoch and rehearsal_seconds() of training."""
+    cap = rehearsal_seconds()
+    if cap is None:
+        return epochs, max_seconds
+    return min(epochs, start_epoch + REHEARSAL_EPOCHS), min(cap, max_seconds) if max_seconds is not None else cap
+
+
+class ProfilePresets(dict):
+    """{profile: preset dataclass} whose entries have some fields capped in a rehearsal.
+
+    caps: {field: most}, e.g. fd_samples=500: a rehearsal checks code paths, and measuring on the
+    `full` profile's thousands of samples would take most of its time on a CPU.
+    """
+
+    def __init__(self, presets: dict, **caps):
+        super().__init__(presets)
+        self.caps = caps
+
+    def __getitem__(self, profile):
+        preset = super().__getitem__(profile)
+        if not self.caps or rehearsal_seconds() is None:
+            return preset
+        return replace(preset, **{k: min(getattr(preset, k), v) for k, v in self.caps.items()})
 
 
 def autocast(device: torch.device | str, enabled: bool = True):

@@ -15,6 +15,7 @@ import torch
 from . import smile
 from .dcgan import gradient_penalty, wgan_d_loss, wgan_g_loss
 from .dcgan_train import generator_update, sample_z
+from .runtime import ProfilePresets
 from .train import Trainer
 
 
@@ -94,7 +95,7 @@ def _smoke_gan(**kw):
                      max_images=256, **kw)
 
 
-PRESETS = {
+PRESETS = ProfilePresets({
     "smoke": SmileConfig(
         acgan=_smoke_gan(),
         wacgan=_smoke_gan(loss="wgan-clip", lr=5e-5, d_norm="none", warmup_critic=5, warmup_g_steps=2),
@@ -122,7 +123,7 @@ PRESETS = {
         encoder_after=EncoderConfig(conv_dim=64, epochs=10, max_seconds=None, latent_weight=1.0,
                                     prior_weight=0.1, real_weight=1.0, latent_steps=100),
         eval_images=5000),
-}
+}, eval_images=500)  # cap in a rehearsal (`make rehearse`)
 
 
 def config_for(profile: str) -> SmileConfig:

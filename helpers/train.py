@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt_io
-from .runtime import autocast
+from .runtime import autocast, rehearsal_budget
 
 
 @dataclass
@@ -140,6 +140,7 @@ class Trainer:
         if resume and self.load():
             print(f"resumed {self.name} from {self.last_path}: epoch {self.state.epoch}, step {self.state.step}")
         st = self.state
+        epochs, max_seconds = rehearsal_budget(epochs, max_seconds, start_epoch=st.epoch)
         n_batches = len(self.loader)
         if st.epoch >= epochs or (max_seconds is not None and st.seconds >= max_seconds):
             st.stopped = st.stopped or "done"

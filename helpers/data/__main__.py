@@ -1,6 +1,7 @@
 """Data command line: `python -m helpers.data <command> ...` (see --help).
 
     python -m helpers.data synth --out data/synthfaces --n 20000 --size 64 [--seed 0] [--workers 2]
+    python -m helpers.data rehearsal --out data/rehearsal --n 600   (CelebA- and LFW-shaped stand-ins)
 """
 from __future__ import annotations
 
@@ -36,6 +37,29 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rehearsal(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .rehearsal import write_celeba_sized, write_lfw_sized
+
+    out = Path(args.out)
+    celeba = out / "celeba"
+    if args.if_missing and (celeba / "list_eval_partition.txt").is_file() and (out / "lfwcrop_color").is_dir():
+        print(f"{out} already holds the rehearsal sets: nothing to do")
+        return 0
+    t0 = time.perf_counter()
+    try:
+        write_celeba_sized(celeba, n=args.n)
+        lfw = write_lfw_sized(out, n=args.n)
+        lfwcrop = write_lfw_sized(out, n=args.n, crop=True)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.n} faces each, shaped as CelebA ({celeba}), LFW ({lfw}) and LFWcrop ({lfwcrop}), "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser; each subcommand sets `func` (add new ones with `sub.add_parser`)."""
     parser = argparse.ArgumentParser(prog="python -m helpers.data", description="Face GAN Lab data tools.")
@@ -53,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--if-missing", action="store_true", help="do nothing when the folder already holds a set")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_cmd_synth)
+
+    reh = sub.add_parser("rehearsal", help="render CelebA- and LFW-shaped stand-ins for `make rehearse`",
+                         description="Write <out>/celeba (CelebA's layout, 178x218 frames, 40 attribute columns), "
+                                     "<out>/lfw (person folders of 250x250 frames) and <out>/lfwcrop_color "
+                                     "(faces/*.ppm, 64x64).")
+    reh.add_argument("--out", default="data/rehearsal", help="output folder (default: data/rehearsal)")
+    reh.add_argument("--n", type=_positive, default=300, help="faces in each set (default 300)")
+    reh.add_argument("--if-missing", action="store_true", help="do nothing when the sets are there")
+    reh.set_defaults(func=_cmd_rehearsal)
     return parser
 
 
