@@ -304,3 +304,5 @@ def test_config_round_trips_into_the_checkpoint_dict():
     cfg = fader.config_for("demo", attrs=["Male"])
     assert asdict(cfg)["attrs"] == ("Male",) and fader.PRESETS["full"].img_size == 256
     assert fader.PRESETS["full"].lambda_lat == 1e-4 and fader.PRESETS["full"].lambda_schedule == 500_000
+    assert fader.PRESETS["full"].epochs * 162_770 == pytest.approx(1000 * 50_000, rel=0.01)  # official schedule
+    assert all(c.ablation_seconds for c in fader.PRESETS.values())  # the notebook labels bars with it
