@@ -49,7 +49,7 @@ def _cmd_rehearsal(args: argparse.Namespace) -> int:
         return 0
     t0 = time.perf_counter()
     try:
-        write_celeba_sized(celeba, n=args.n)
+        celeba = write_celeba_sized(celeba, n=args.n)
         lfw = write_lfw_sized(out, n=args.n)
         lfwcrop = write_lfw_sized(out, n=args.n, crop=True)
     except ValueError as err:
