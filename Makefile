@@ -64,8 +64,10 @@ publish: data
 REHEARSE ?= 60
 rehearse: $(STAMP)
 	$(BIN)/python -m helpers.data rehearsal --out data/rehearsal --if-missing
-	$(BIN)/python -m helpers.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/celeba 00 01 02 03 04
-	$(BIN)/python -m helpers.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/lfwcrop_color 05
+	@ok=0; \
+	$(BIN)/python -m helpers.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/celeba 00 01 02 03 04 || ok=1; \
+	$(BIN)/python -m helpers.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/lfwcrop_color 05 || ok=1; \
+	exit $$ok
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
