@@ -5,7 +5,7 @@ copies go to outputs/<notebook>/<notebook>.ipynb, or back into notebooks/ with -
 `--data PATH` sets each notebook's `data` parameter (papermill injects it after the parameters cell).
 `--rehearse S` (`make rehearse`) runs the `full` profile with every training run capped at S seconds
 and two epochs (FACEGAN_REHEARSE), writing outputs and checkpoints under outputs/rehearsal/ and
-checkpoints_gan/rehearsal/ and never touching assets/: the full code paths, checked on a CPU.
+checkpoints_gan/rehearsal/ (emptied first: it trains from scratch) and never touching assets/.
 """
 from __future__ import annotations
 
@@ -72,7 +72,9 @@ def main(argv=None) -> int:
         outputs = paths.OUTPUTS / "rehearsal"
         os.environ[REHEARSE_ENV] = str(args.rehearse)
         os.environ["FACEGAN_OUTPUTS"] = str(outputs)
-        os.environ["FACEGAN_CHECKPOINTS"] = str(paths.CHECKPOINTS / "rehearsal")
+        ckpts = paths.CHECKPOINTS / "rehearsal"
+        shutil.rmtree(ckpts, ignore_errors=True)  # a rehearsal trains from scratch, never resumes an old one
+        os.environ["FACEGAN_CHECKPOINTS"] = str(ckpts)
     os.environ["FACEGAN_PROFILE"] = args.profile
     if args.data is not None and Path(args.data).expanduser().exists():
         args.data = str(Path(args.data).expanduser().resolve())  # kernels run inside notebooks/

@@ -140,11 +140,15 @@ def test_run_notebooks_rehearsal_runs_full_with_the_cap_and_the_data_elsewhere(t
                        "H.viz.save_figure(__import__('matplotlib.pyplot').pyplot.figure(), H.paths.output_dir('07_full') / 'f.png')")
     data = tmp_path / "mydata"
     data.mkdir()
+    stale = tmp_path / "ckpts" / "rehearsal" / "dcgan" / "last.pt"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"from an older rehearsal")
     assert run_notebooks.main([str(nb), "--rehearse", "7", "--data", str(data)]) == 0
     executed = tmp_path / "outputs" / "rehearsal" / "07_full" / "07_full.ipynb"
     printed = "".join(json.loads(executed.read_text())["cells"][-1]["outputs"][0]["text"])
     assert printed.split() == ["full", str(data.resolve()), "7.0", "rehearsal", "rehearsal"]
     assert (tmp_path / "outputs" / "rehearsal" / "07_full" / "f.png").is_file()
     assert not (tmp_path / "assets").exists()  # a rehearsal never replaces the published figures
+    assert not stale.exists()  # nor resumes an older rehearsal
     with pytest.raises(SystemExit):
         run_notebooks.main([str(nb), "--rehearse", "7", "--inplace"])
