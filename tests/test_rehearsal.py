@@ -74,6 +74,7 @@ def test_celeba_stand_in_has_celebas_shapes_columns_and_the_drawn_labels(stand_i
     celeba = stand_ins[0]
     assert len(CELEBA_ATTRIBUTES) == 40 == len(set(CELEBA_ATTRIBUTES))
     assert CELEBA_ATTRIBUTES == sorted(CELEBA_ATTRIBUTES) and set(ATTRIBUTES) <= set(CELEBA_ATTRIBUTES)
+    assert CELEBA_ATTRIBUTES[:2] == ["5_o_Clock_Shadow", "Arched_Eyebrows"] and CELEBA_ATTRIBUTES[-1] == "Young"
     files = sorted((celeba / "img_align_celeba").iterdir())
     assert [f.name for f in files[:2]] == ["000001.jpg", "000002.jpg"] and len(files) == 12
     assert Image.open(files[0]).size == (178, 218)

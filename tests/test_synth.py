@@ -10,16 +10,10 @@ from PIL import Image
 from helpers import paths
 from helpers.data import load_faces, synth
 from helpers.data.__main__ import main as cli_main
+from helpers.data.rehearsal import CELEBA_ATTRIBUTES as CELEBA_40
 from helpers.data.synth import (ATTRIBUTES, partition_of, render_batch, render_face, render_from_factors,
                                 sample_factors, write_celeba_layout)
 
-CELEBA_40 = (
-    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
-    "Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup "
-    "High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose "
-    "Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat "
-    "Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young"
-).split()
 HAIR = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]
 
 
