@@ -32,8 +32,10 @@ def plot_attribute_overview(attrs: torch.Tensor, names: list[str], title: str = 
     freq = attribute_frequencies(attrs, names)
     order = [names.index(n) for n in freq]
     co = cooccurrence(attrs)[np.ix_(order, order)]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.2]})
+    height = max(4.5, 0.2 * len(names) + 1.0)  # CelebA's 40 names need about twice the 17 synthetic ones' room
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, height), gridspec_kw={"width_ratios": [1, 1.2]})
     ax1.barh(list(freq)[::-1], list(freq.values())[::-1], color="tab:blue")
+    ax1.tick_params(axis="y", labelsize=7 if len(names) > 20 else 10)
     ax1.set_xlim(0, 1)
     ax1.set_title(f"{title} attribute frequency".strip())
     im = ax2.imshow(co, cmap="viridis", vmin=0, vmax=1)
