@@ -205,8 +205,9 @@ def train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, max_epochs:
     if n < 2:
         raise ValueError(f"train_fs has {n} image(s); the oracle needs at least 2 (batch norm)")
     device = torch.device(device)
-    if rehearsal_seconds() is not None:  # `make rehearse`: the oracle too trains only briefly
-        seconds = min(seconds, rehearsal_seconds())
+    cap = rehearsal_seconds()  # `make rehearse`: the oracle too trains only briefly
+    if cap is not None:
+        seconds = min(seconds, cap)
     t0 = time.perf_counter()
 
     g = torch.Generator().manual_seed(seed)

@@ -1,7 +1,7 @@
 """Data command line: `python -m helpers.data <command> ...` (see --help).
 
     python -m helpers.data synth --out data/synthfaces --n 20000 --size 64 [--seed 0] [--workers 2]
-    python -m helpers.data rehearsal --out data/rehearsal --n 600   (CelebA- and LFW-shaped stand-ins)
+    python -m helpers.data rehearsal --out data/rehearsal --n 300   (CelebA-, LFW- and LFWcrop-shaped stand-ins)
 """
 from __future__ import annotations
 

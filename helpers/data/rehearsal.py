@@ -54,7 +54,7 @@ def _replace_dir(tmp: Path, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def write_celeba_sized(out_dir, n: int = 600, seed: int = 0, chunk: int = 100) -> Path:
+def write_celeba_sized(out_dir, n: int = 300, seed: int = 0, chunk: int = 100) -> Path:
     """Write n faces in CelebA's exact layout and shapes (see the module doc) to out_dir; return it."""
     if n < 10:
         raise ValueError(f"n must be >= 10 (every split needs faces), got {n}")
@@ -87,7 +87,7 @@ def write_celeba_sized(out_dir, n: int = 600, seed: int = 0, chunk: int = 100) -
     return out
 
 
-def write_lfw_sized(out_dir, n: int = 600, seed: int = 1, chunk: int = 100, crop: bool = False) -> Path:
+def write_lfw_sized(out_dir, n: int = 300, seed: int = 1, chunk: int = 100, crop: bool = False) -> Path:
     """Write n faces as an LFW tree to out_dir/lfw, or (crop=True) as LFWcrop's colour set to
     out_dir/lfwcrop_color (see the module doc); return that folder."""
     if n < 10:
