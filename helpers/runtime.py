@@ -71,13 +71,16 @@ def rehearsal_seconds() -> float | None:
     return seconds
 
 
-def rehearsal_budget(epochs: int, max_seconds: float | None, start_epoch: int = 0) -> tuple[int, float | None]:
+def rehearsal_budget(epochs: int, max_seconds: float | None, start_epoch: int = 0,
+                     start_seconds: float = 0.0) -> tuple[int, float | None]:
     """Return (epochs, max_seconds) as a training run uses them: unchanged, or capped in a rehearsal
-    at REHEARSAL_EPOCHS more epochs than start_epoch and rehearsal_seconds() of training."""
+    at REHEARSAL_EPOCHS more epochs and rehearsal_seconds() more training than where it starts
+    (start_epoch, start_seconds: a resumed run continues for the same cap as a fresh one)."""
     cap = rehearsal_seconds()
     if cap is None:
         return epochs, max_seconds
-    return min(epochs, start_epoch + REHEARSAL_EPOCHS), min(cap, max_seconds) if max_seconds is not None else cap
+    until = start_seconds + cap
+    return min(epochs, start_epoch + REHEARSAL_EPOCHS), min(until, max_seconds) if max_seconds is not None else until
 
 
 class ProfilePresets(dict):

@@ -140,7 +140,7 @@ class Trainer:
         if resume and self.load():
             print(f"resumed {self.name} from {self.last_path}: epoch {self.state.epoch}, step {self.state.step}")
         st = self.state
-        epochs, max_seconds = rehearsal_budget(epochs, max_seconds, start_epoch=st.epoch)
+        epochs, max_seconds = rehearsal_budget(epochs, max_seconds, start_epoch=st.epoch, start_seconds=st.seconds)
         n_batches = len(self.loader)
         if st.epoch >= epochs or (max_seconds is not None and st.seconds >= max_seconds):
             st.stopped = st.stopped or "done"

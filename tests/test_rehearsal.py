@@ -30,6 +30,8 @@ def test_rehearsal_caps_seconds_and_epochs_from_where_a_run_starts(monkeypatch):
     assert rehearsal_budget(1000, 5.0) == (2, 5.0)  # a shorter budget stays
     assert rehearsal_budget(10 ** 6, 3600, start_epoch=7) == (9, 20.0)  # fine-tuning from epoch 7
     assert rehearsal_budget(1, None) == (1, 20.0)
+    assert rehearsal_budget(1000, None, start_epoch=2, start_seconds=15.0) == (4, 35.0)  # a resumed run: 20 s more
+    assert rehearsal_budget(1000, 30.0, start_epoch=2, start_seconds=15.0) == (4, 30.0)  # within its own budget
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "soon"])
