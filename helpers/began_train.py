@@ -14,7 +14,7 @@ import torch
 from . import began
 from .began import BEGANConfig
 from .dcgan_train import ema_update, sample_z
-from .train import Trainer
+from .train import Trainer, adam
 
 
 class SlicedLoader:
@@ -107,8 +107,8 @@ def build_trainer(cfg: BEGANConfig, loader, device, ckpt_dir, fixed_z=None, extr
         D, G = D.to(memory_format=torch.channels_last), G.to(memory_format=torch.channels_last)
     eq = began.Equilibrium(cfg.k0).to(device)
     G_ema = copy.deepcopy(G).eval() if cfg.ema else None
-    d_opt = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    g_opt = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    d_opt = adam(D.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
+    g_opt = adam(G.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
     nets = {"D": D, "G": G, "eq": eq}
     if G_ema is not None:
         nets["G_ema"] = G_ema

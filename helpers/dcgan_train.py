@@ -13,7 +13,7 @@ import torch
 
 from . import dcgan
 from .augment import diff_augment
-from .train import Trainer
+from .train import Trainer, adam
 
 
 @dataclass
@@ -181,8 +181,8 @@ def build_trainer(cfg: DCGANConfig, loader, device, ckpt_dir, fixed_z=None, extr
     betas = (cfg.beta1, cfg.beta2)
     if cfg.loss == "wgan-gp":
         betas = (0.0, 0.9)  # Gulrajani et al. 2017, Algorithm 1
-    d_opt = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=betas)
-    g_opt = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=betas)
+    d_opt = adam(D.parameters(), cfg.lr, betas)
+    g_opt = adam(G.parameters(), cfg.lr, betas)
     schedulers = {}
     if cfg.lr_schedule == "cosine":
         schedulers = {k: torch.optim.lr_scheduler.CosineAnnealingLR(o, cfg.epochs, eta_min=cfg.lr * 0.1)

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .train import Trainer
+from .train import Trainer, adam
 
 INJECT = ("all", "first")  # where the attribute maps enter the decoder (paper: all; ablation: first)
 
@@ -267,8 +267,8 @@ def build_trainer(cfg: FaderConfig, loader, device, ckpt_dir, sample_x=None, sam
     if channels_last(cfg, device):
         E, G, D = (m.to(memory_format=torch.channels_last) for m in (E, G, D))
     betas = (cfg.beta1, cfg.beta2)
-    ae_opt = torch.optim.Adam(list(E.parameters()) + list(G.parameters()), lr=cfg.lr, betas=betas)
-    dis_opt = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=betas)
+    ae_opt = adam(list(E.parameters()) + list(G.parameters()), cfg.lr, betas)
+    dis_opt = adam(D.parameters(), cfg.lr, betas)
     nets = {"E": E, "G": G, "D": D}
     sample_fn = None
     if sample_x is not None:

@@ -17,7 +17,7 @@ from . import dcgan, lapgan
 from .augment import diff_augment
 from .dcgan_train import ema_update
 from .lapgan import LapGANConfig, upsample
-from .train import Trainer
+from .train import Trainer, adam
 
 
 class EpochLoader:
@@ -64,7 +64,7 @@ class EpochLoader:
 def make_optimizer(params, cfg: LapGANConfig, lr: float) -> torch.optim.Optimizer:
     """Return the optimiser cfg.optimizer names ('adam' | 'sgd' | 'adagrad') over params."""
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, 0.999))
+        return adam(params, lr, (cfg.beta1, 0.999))
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)
     if cfg.optimizer == "adagrad":

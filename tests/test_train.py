@@ -175,3 +175,33 @@ def test_non_checkpoints_are_refused_with_a_message(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "plain.pt")
     with pytest.raises(ckpt_io.CheckpointMismatch, match="not a Face GAN Lab checkpoint"):
         ckpt_io.load_checkpoint(tmp_path / "plain.pt")
+
+
+def test_adam_is_fused_on_cpu_and_takes_the_default_adams_steps():
+    from helpers.train import adam
+
+    torch.manual_seed(0)
+    a, b = nn.Linear(5, 3), nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    fused = adam(a.parameters(), 1e-2, (0.5, 0.999))
+    plain = torch.optim.Adam(b.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    assert fused.defaults["fused"] is True and plain.defaults["fused"] is None
+    x = torch.randn(16, 5)
+    for _ in range(5):
+        for net, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert not torch.equal(p, torch.zeros_like(p))
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_adam_takes_parameter_groups_and_falls_back_where_no_fused_kernel_exists():
+    from helpers.train import adam
+
+    net = nn.Linear(2, 2)
+    groups = adam([{"params": [net.weight]}, {"params": [net.bias], "lr": 1e-3}], 1e-2)
+    assert groups.defaults["fused"] is True and groups.param_groups[1]["lr"] == 1e-3
+    meta = nn.Linear(2, 2, device="meta")
+    assert adam(meta.parameters(), 1e-2).defaults["fused"] is None
