@@ -18,7 +18,7 @@ from . import dcgan, paths
 from .data import cache, load_faces
 from .data.faces import pipeline_speed
 from .data.faces import ensure_synthetic
-from .runtime import autocast, seed_everything
+from .runtime import autocast, machine, seed_everything
 from .train import adam
 
 
@@ -89,7 +89,7 @@ def speed(steps: int, device: str) -> dict:
     base = train_speed(jpeg_loader, amp=False, channels_last=False, steps=steps, device=device)
     fp32_cached = train_speed(faces.loader(64, device=device), amp=False, channels_last=False, steps=steps,
                               device=device)
-    report = {"device": str(device), "threads": torch.get_num_threads(), "steps": steps,
+    report = {"device": str(device), "machine": machine(device), "threads": torch.get_num_threads(), "steps": steps,
               "ours_bf16_channels_last_cached_img_s": ours, "baseline_fp32_jpeg_img_s": base,
               "fp32_cached_img_s": fp32_cached, "speedup": ours / base}
     report.update(pipeline_speed("synthetic", 64))

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from helpers import paths
 from helpers.data.transforms import scale, to_unit
-from helpers.runtime import ProfilePresets
+from helpers.runtime import ProfilePresets, machine
 
 METRICS_FILE = "metrics.json"
 
@@ -263,10 +263,14 @@ def write_metrics(notebook: str, metrics: dict) -> Path:
 
     Values may be Python, numpy or torch scalars/arrays (nested dicts and lists too); floats are
     rounded to 6 significant digits, inf/NaN are written as Infinity/NaN (Python's json reads them).
-    The file is replaced, not merged: pass every metric of the notebook in one dict.
+    The file is replaced, not merged: pass every metric of the notebook in one dict. A 'machine'
+    entry (runtime.machine of the metrics' 'device') is added unless given: speeds depend on it.
     """
     if not isinstance(metrics, Mapping):
         raise TypeError(f"metrics must be a dict, got {type(metrics).__name__}")
+    if "machine" not in metrics:
+        device = metrics.get("device", "cpu")
+        metrics = {**metrics, "machine": machine(device if device in ("cpu", "cuda") else "cpu")}
     text = json.dumps(_jsonable(metrics), indent=2, sort_keys=True) + "\n"
     folder = paths.output_dir(notebook)
     target = folder / METRICS_FILE

@@ -109,6 +109,38 @@ def autocast(device: torch.device | str, enabled: bool = True):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+def machine(device: torch.device | str = "cpu", cpuinfo: str | None = None) -> str:
+    """Describe the hardware a number was measured on, e.g. 'AMD EPYC (family 26, model 2), 2 cores, AVX512'.
+
+    Speeds here depend on it: the same 2-core CPU slot has been a part with AMX (`make bench`: bf16 loop
+    2.3-2.45x the fp32 baseline) and an AMD Zen 5 without it (1.85-1.99x). `cpuinfo` replaces
+    /proc/cpuinfo (tests).
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    import platform
+
+    name = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    extras = [f"{os.cpu_count()} cores", torch.backends.cpu.get_cpu_capability()]
+    if "amx_tile" in fields.get("flags", "").split():
+        extras.append("AMX")
+    return ", ".join([name, *extras])
+
+
 @dataclass
 class Session:
     """What `setup` decided: read by the notebook, printed once."""

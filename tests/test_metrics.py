@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import scipy.linalg
 import torch
 
 from helpers import metrics as M
-from helpers import paths
+from helpers import paths, runtime
 
 
 def samples_with_moments(mu, cov, n, seed):
@@ -235,6 +236,7 @@ def test_write_and_read_metrics_round_trip(tmp_path, monkeypatch):
         "ok": np.bool_(True),
         "per_epoch": np.array([0.5, 0.25]),
         "nested": {"acc": torch.tensor([0.91234567, 1.0]), "names": ("a", "b"), 3: None},
+        "machine": "test box",
     }
     path = M.write_metrics("01_dcgan", metrics)
     assert path == tmp_path / "01_dcgan" / "metrics.json"
@@ -246,11 +248,21 @@ def test_write_and_read_metrics_round_trip(tmp_path, monkeypatch):
     assert back == {
         "fd": 12.3457, "n_images": 1000, "psnr": 31.2346, "identical_psnr": math.inf,
         "big": 123457000.0, "small": 0.000123457, "ok": True, "per_epoch": [0.5, 0.25],
-        "nested": {"acc": [0.912346, 1.0], "names": ["a", "b"], "3": None},
+        "nested": {"acc": [0.912346, 1.0], "names": ["a", "b"], "3": None}, "machine": "test box",
     }
     assert isinstance(back["n_images"], int) and isinstance(back["ok"], bool)
-    M.write_metrics("01_dcgan", {"fd": 1.0})  # replaced, not merged
-    assert M.read_metrics("01_dcgan") == {"fd": 1.0}
+    M.write_metrics("01_dcgan", {"fd": 1.0, "device": "cpu"})  # replaced, not merged; the machine added
+    assert M.read_metrics("01_dcgan") == {"fd": 1.0, "device": "cpu", "machine": runtime.machine("cpu")}
+
+
+def test_machine_names_the_cpu_its_cores_and_its_vector_units():
+    amd = "processor\t: 0\nmodel name\t: AMD EPYC\ncpu family\t: 26\nmodel\t\t: 2\nflags\t\t: fpu avx512_bf16\n"
+    text = runtime.machine("cpu", cpuinfo=amd)
+    assert text.startswith("AMD EPYC (family 26, model 2), ") and f"{os.cpu_count()} cores" in text
+    assert "AMX" not in text
+    intel = "model name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: avx512f amx_bf16 amx_tile\n"
+    assert runtime.machine("cpu", cpuinfo=intel).endswith(", AMX")
+    assert runtime.machine("cpu", cpuinfo="").split(", ")[1] == f"{os.cpu_count()} cores"
 
 
 def test_metrics_errors(tmp_path, monkeypatch):
