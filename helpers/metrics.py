@@ -269,8 +269,7 @@ def write_metrics(notebook: str, metrics: dict) -> Path:
     if not isinstance(metrics, Mapping):
         raise TypeError(f"metrics must be a dict, got {type(metrics).__name__}")
     if "machine" not in metrics:
-        device = metrics.get("device", "cpu")
-        metrics = {**metrics, "machine": machine(device if device in ("cpu", "cuda") else "cpu")}
+        metrics = {**metrics, "machine": machine(metrics.get("device", "cpu"))}
     text = json.dumps(_jsonable(metrics), indent=2, sort_keys=True) + "\n"
     folder = paths.output_dir(notebook)
     target = folder / METRICS_FILE

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import random
 from dataclasses import dataclass, replace
 
@@ -116,9 +117,8 @@ def machine(device: torch.device | str = "cpu", cpuinfo: str | None = None) -> s
     2.3-2.45x the fp32 baseline) and an AMD Zen 5 without it (1.85-1.99x). `cpuinfo` replaces
     /proc/cpuinfo (tests).
     """
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
+    if str(device).startswith("cuda"):  # anything else ran on the CPU ('mps' aside, which we don't use)
+        return torch.cuda.get_device_name(torch.device(device))
     if cpuinfo is None:
         try:
             with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
@@ -130,8 +130,6 @@ def machine(device: torch.device | str = "cpu", cpuinfo: str | None = None) -> s
         key, sep, value = line.partition(":")
         if sep and key.strip() not in fields:
             fields[key.strip()] = value.strip()
-    import platform
-
     name = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
     if "cpu family" in fields and "model" in fields:
         name += f" (family {fields['cpu family']}, model {fields['model']})"

@@ -186,14 +186,16 @@ def test_adam_is_fused_on_cpu_and_takes_the_default_adams_steps():
     fused = adam(a.parameters(), 1e-2, (0.5, 0.999))
     plain = torch.optim.Adam(b.parameters(), lr=1e-2, betas=(0.5, 0.999))
     assert fused.defaults["fused"] is True and plain.defaults["fused"] is None
+    start = [p.detach().clone() for p in a.parameters()]
     x = torch.randn(16, 5)
     for _ in range(5):
         for net, opt in ((a, fused), (b, plain)):
             opt.zero_grad()
             net(x).pow(2).mean().backward()
             opt.step()
-    for p, q in zip(a.parameters(), b.parameters()):
+    for p, q, p0 in zip(a.parameters(), b.parameters(), start):
         assert not torch.equal(p, torch.zeros_like(p))
+        assert not torch.equal(p, p0)  # the steps moved it
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
 
 
@@ -201,7 +203,7 @@ def test_adam_takes_parameter_groups_and_falls_back_where_no_fused_kernel_exists
     from helpers.train import adam
 
     net = nn.Linear(2, 2)
-    groups = adam([{"params": [net.weight]}, {"params": [net.bias], "lr": 1e-3}], 1e-2)
+    groups = adam([{"params": [net.weight]}, {"params": net.bias, "lr": 1e-3}], 1e-2)  # a list or one tensor
     assert groups.defaults["fused"] is True and groups.param_groups[1]["lr"] == 1e-3
     meta = nn.Linear(2, 2, device="meta")
     assert adam(meta.parameters(), 1e-2).defaults["fused"] is None
