@@ -10,10 +10,10 @@ STAMP   := $(VENV)/.installed
 PROFILE ?= demo
 NB      ?=
 
-.PHONY: run test test-browser chromium app lab bench data publish rehearse clean-cache help
+.PHONY: run test test-browser chromium app lab bench data publish rehearse gpu-check clean-cache help
 
 help:
-	@echo "make run | test | test-browser | app NB=NN | lab | bench | data | publish | rehearse (see README)"
+	@echo "make run | test | test-browser | app NB=NN | lab | bench | data | publish | rehearse | gpu-check (see README)"
 
 # A fresh venv whenever requirements.txt changes; torch is pinned there (2.13.0: CPU build here,
 # CUDA build on a GPU machine).
@@ -68,6 +68,12 @@ rehearse: $(STAMP)
 	$(BIN)/python -m helpers.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/celeba 00 01 02 03 04 || ok=1; \
 	$(BIN)/python -m helpers.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/lfwcrop_color 05 || ok=1; \
 	exit $$ok
+
+# Every model's `full` preset trained in two short slices (fresh, then resumed) on this machine's GPU:
+# speed, peak memory, resume, and what each whole schedule would take -> outputs/gpu_check/.
+GPU_SECONDS ?= 15
+gpu-check: $(STAMP)
+	$(BIN)/python -m helpers.gpu_check --seconds $(GPU_SECONDS) --out outputs/gpu_check
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
