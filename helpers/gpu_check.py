@@ -61,55 +61,47 @@ def epoch_of(faces, epoch_images: int):
     return faces.subset(torch.arange(len(faces)).repeat(reps)) if reps > 1 else faces
 
 
-def _celeba_jobs(name: str, celeba: Path, device, ckpt_dir: Path, epoch_images: int) -> Job:
+def _celeba_job(name: str, celeba: Path, device, ckpt_dir: Path, epoch_images: int) -> Job:
     from .data import load_faces, to_range
 
-    def train_set(size: int):
-        return epoch_of(load_faces(celeba, size, split="train"), epoch_images)
+    def data(cfg, attrs=None, **loader_kw):
+        faces = epoch_of(load_faces(celeba, cfg.img_size, split="train"), epoch_images)
+        faces = faces.select_attrs(list(attrs)) if attrs else faces
+        return faces, faces.loader(cfg.batch_size, device=device, seed=0, **loader_kw)
 
     if name == "dcgan":
         from . import dcgan_train as m
         cfg = m.config_for("full")
 
         def build():
-            faces = train_set(cfg.img_size)
-            loader = faces.loader(cfg.batch_size, device=device, channels_last=cfg.amp, seed=0)
+            faces, loader = data(cfg, channels_last=cfg.amp)
             return m.build_trainer(cfg, loader, device, ckpt_dir, extra_config={"data": faces.key})[0], cfg.epochs
-        return Job(name, build, cfg.batch_size, cfg.epochs * CELEBA_TRAIN,
-                   f"{cfg.epochs} epochs of CelebA at {cfg.img_size} px")
-    if name == "fader":
+    elif name == "fader":
         from . import fader as m
         cfg = m.config_for("full")
 
         def build():
-            faces = train_set(cfg.img_size).select_attrs(list(cfg.attrs))
-            loader = faces.loader(cfg.batch_size, flip=cfg.flip, device=device,
-                                  channels_last=m.channels_last(cfg, device), seed=0)
-            return m.build_trainer(cfg, loader, device, ckpt_dir, sample_x=to_range(faces.images[:8]), sample_y=faces.attrs[:8],
-                                   extra_config={"data": faces.key})[0], cfg.epochs
-        return Job(name, build, cfg.batch_size, cfg.epochs * CELEBA_TRAIN,
-                   f"{cfg.epochs} epochs of CelebA at {cfg.img_size} px")
-    if name in ("acgan", "wacgan"):
+            faces, loader = data(cfg, cfg.attrs, flip=cfg.flip, channels_last=m.channels_last(cfg, device))
+            return m.build_trainer(cfg, loader, device, ckpt_dir, sample_x=to_range(faces.images[:8]),
+                                   sample_y=faces.attrs[:8], extra_config={"data": faces.key})[0], cfg.epochs
+    elif name in ("acgan", "wacgan"):
         from . import smile_train as m
         cfg = getattr(m.config_for("full"), name)
 
         def build():
-            faces = train_set(cfg.img_size)
+            faces, _ = data(cfg)
             return m.build_gan_trainer(cfg, faces, device, ckpt_dir, extra_config={"data": faces.key})[0], cfg.epochs
-        return Job(name, build, cfg.batch_size, cfg.epochs * CELEBA_TRAIN,
-                   f"{cfg.epochs} epochs of CelebA at {cfg.img_size} px")
-    if name == "began":
+    elif name == "began":
         from . import began, began_train as m
         cfg = began.config_for("full")
 
         def build():
-            faces = train_set(cfg.img_size)
-            loader = faces.loader(cfg.batch_size, device=device, channels_last=cfg.amp, seed=0)
+            faces, loader = data(cfg, channels_last=cfg.amp)
             trainer = m.build_trainer(cfg, loader, device, ckpt_dir, extra_config={"data": faces.key})[0]
             return trainer, m.trainer_epochs(cfg, trainer)
-        return Job(name, build, cfg.batch_size, cfg.epochs * CELEBA_TRAIN,
-                   f"{cfg.epochs} epochs of CelebA at {cfg.img_size} px")
-    raise ValueError(f"unknown model {name!r}: use some of {', '.join(MODELS)}")
+    else:
+        raise ValueError(f"unknown model {name!r}: use some of {', '.join(MODELS)}")
+    return Job(name, build, cfg.batch_size, cfg.epochs * CELEBA_TRAIN, f"{cfg.epochs} epochs of CelebA at {cfg.img_size} px")
 
 
 def _lapgan_job(name: str, lfw: Path, device, ckpt_dir: Path, epoch_images: int) -> Job:
@@ -133,7 +125,7 @@ def make_job(name: str, celeba: Path, lfw: Path, device, ckpt_dir: Path, epoch_i
     """Return the Job of one model name (see MODELS); its training set is repeated to epoch_images a pass."""
     if name.startswith("lapgan_"):
         return _lapgan_job(name, lfw, device, ckpt_dir, epoch_images)
-    return _celeba_jobs(name, celeba, device, ckpt_dir, epoch_images)
+    return _celeba_job(name, celeba, device, ckpt_dir, epoch_images)
 
 
 def _sync(device) -> None:
