@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .latent import generate, interpolate, lerp, slerp
+from .train import frozen
 from .viz import make_grid, png_bytes
 
 METHODS = ("latent lerp", "latent slerp", "D-autoencoder", "inversion")
@@ -58,22 +59,18 @@ def invert(G, x: torch.Tensor, nz: int, steps: int = 300, lr: float = 0.05, seed
     opt = torch.optim.Adam([z], lr=lr)
     was_training = G.training
     G.eval()
-    req = [p.requires_grad for p in G.parameters()]
-    for p in G.parameters():
-        p.requires_grad_(False)
     try:
-        for _ in range(steps):
-            err = (G(z).float() - x).abs().mean(dim=(1, 2, 3))  # (N,)
-            opt.zero_grad(set_to_none=True)
-            err.sum().backward()
-            opt.step()
-            with torch.no_grad():
-                z.clamp_(-1, 1)
+        with frozen(G):
+            for _ in range(steps):
+                err = (G(z).float() - x).abs().mean(dim=(1, 2, 3))  # (N,)
+                opt.zero_grad(set_to_none=True)
+                err.sum().backward()
+                opt.step()
+                with torch.no_grad():
+                    z.clamp_(-1, 1)
         with torch.no_grad():
             err = (G(z).float() - x).abs().mean(dim=(1, 2, 3))
     finally:
-        for p, r in zip(G.parameters(), req):
-            p.requires_grad_(r)
         G.train(was_training)
     return z.detach().cpu(), err.cpu()
 

@@ -1,6 +1,7 @@
 """`make bench`: training and data-pipeline speed, ours against the pytorch/examples set-up.
 
-Ours: the uint8 cache -> FaceLoader -> bf16 autocast + channels_last DCGAN step, fused Adam.
+Ours: the uint8 cache -> FaceLoader -> bf16 autocast + channels_last DCGAN step, fused Adam, and D
+frozen while G's loss backpropagates through it (no unused D weight gradients), as our loop does.
 Baseline: the same networks in fp32, eager, NCHW, fed by a DataLoader that decodes, crops and
 resizes a JPEG per image per step (what pytorch/examples/dcgan does with ImageFolder).
 `--quality` also trains the 32 px DCGAN for the same number of steps in bf16 and fp32 and
@@ -9,6 +10,7 @@ compares their oracle Fréchet distances (is bf16 safe?).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 
@@ -19,7 +21,7 @@ from .data import cache, load_faces
 from .data.faces import pipeline_speed
 from .data.faces import ensure_synthetic
 from .runtime import autocast, machine, seed_everything
-from .train import adam
+from .train import adam, frozen
 
 
 class JpegFolder(torch.utils.data.Dataset):
@@ -36,8 +38,12 @@ class JpegFolder(torch.utils.data.Dataset):
         return torch.from_numpy(img.copy()).float().div_(127.5).sub_(1), 0
 
 
-def gan_step(D, G, d_opt, g_opt, real, z_size, amp, device):
-    """One DCGAN iteration (D on real + fake, then G); returns nothing, just does the work."""
+def gan_step(D, G, d_opt, g_opt, real, z_size, amp, device, freeze_d=False):
+    """One DCGAN iteration (D on real + fake, then G); returns nothing, just does the work.
+
+    freeze_d: G's update skips D's weight gradients (helpers.train.frozen); the baseline computes them,
+    as pytorch/examples does.
+    """
     b = real.shape[0]
     with autocast(device, amp):
         fake = G(torch.randn(b, z_size, device=device))
@@ -45,7 +51,7 @@ def gan_step(D, G, d_opt, g_opt, real, z_size, amp, device):
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
-    with autocast(device, amp):
+    with autocast(device, amp), (frozen(D) if freeze_d else contextlib.nullcontext()):
         g_loss = dcgan.real_loss(D(fake))
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
@@ -53,10 +59,11 @@ def gan_step(D, G, d_opt, g_opt, real, z_size, amp, device):
 
 
 def train_speed(batches, *, amp, channels_last, steps, warmup=3, size=64, conv_dim=64, z_size=100,
-                device="cpu", fused=False) -> float:
+                device="cpu", fused=False, freeze_d=False) -> float:
     """Return training images/s of a DCGAN at `size` over `steps` iterations from `batches`.
 
     fused: our loop's fused Adam (helpers.train.adam) instead of the default per-tensor one.
+    freeze_d: our loop's frozen D during G's update (see gan_step).
     """
     seed_everything(0)
     D, G = dcgan.build_network(conv_dim, conv_dim, z_size, img_size=size)
@@ -73,7 +80,7 @@ def train_speed(batches, *, amp, channels_last, steps, warmup=3, size=64, conv_d
         real = next(it)[0].to(device)
         if channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
-        gan_step(D, G, d_opt, g_opt, real, z_size, amp, device)
+        gan_step(D, G, d_opt, g_opt, real, z_size, amp, device, freeze_d)
         n_img += real.shape[0] if i >= warmup else 0
     return n_img / (time.perf_counter() - t0)
 
@@ -83,7 +90,7 @@ def speed(steps: int, device: str) -> dict:
     files = sorted((ensure_synthetic(64) / "img_align_celeba").glob("*.jpg"))
     faces = load_faces("synthetic", 64, split="train", progress=False)
     ours = train_speed(faces.loader(64, device=device), amp=True, channels_last=True, steps=steps, device=device,
-                       fused=True)
+                       fused=True, freeze_d=True)
     jpeg_loader = torch.utils.data.DataLoader(JpegFolder(files, 64), batch_size=64, shuffle=True, num_workers=2,
                                               drop_last=True, persistent_workers=True)
     base = train_speed(jpeg_loader, amp=False, channels_last=False, steps=steps, device=device)

@@ -13,7 +13,7 @@ import torch
 
 from . import dcgan
 from .augment import diff_augment
-from .train import Trainer, adam
+from .train import Trainer, adam, frozen
 
 
 @dataclass
@@ -165,7 +165,8 @@ def make_step(D, G, d_opt, g_opt, cfg: DCGANConfig, device, G_ema=None):
                 "d_fake": d_fake.detach().float().mean()}
         if wgan and state.step % cfg.n_critic:
             return logs
-        d_out = D(aug(fake))
+        with frozen(D):  # G's update needs D's input gradient only
+            d_out = D(aug(fake))
         g_loss = dcgan.wgan_g_loss(d_out) if wgan else dcgan.real_loss(d_out)
         logs["g_loss"] = generator_update(g_loss, g_opt, G, G_ema, cfg.ema, state.step)
         return logs

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .train import Trainer, adam
+from .train import Trainer, adam, frozen
 
 INJECT = ("all", "first")  # where the attribute maps enter the decoder (paper: all; ablation: first)
 
@@ -238,7 +238,8 @@ def make_step(E, G, D, ae_opt, dis_opt, cfg: FaderConfig):
         rec = reconstruction_loss(x_hat, x)
         lam = lambda_at(cfg, state.step)
         D.eval()  # no dropout when it judges E (official autoencoder_step)
-        adv = adversarial_loss(D(z), y)
+        with frozen(D):  # the autoencoder's update needs D's input gradient only
+            adv = adversarial_loss(D(z), y)
         loss = rec + lam * adv
         ae_opt.zero_grad(set_to_none=True)
         loss.backward()

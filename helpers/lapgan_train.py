@@ -17,7 +17,7 @@ from . import dcgan, lapgan
 from .augment import diff_augment
 from .dcgan_train import ema_update
 from .lapgan import LapGANConfig, upsample
-from .train import Trainer, adam
+from .train import Trainer, adam, frozen
 
 
 class EpochLoader:
@@ -145,7 +145,8 @@ def make_step(level: int, D, G, d_opt, g_opt, cfg: LapGANConfig, device, G_ema=N
                     d_fake=torch.sigmoid(d_fake.detach().float()).mean())
         for _ in range(cfg.g_iters):
             fake = fake_of(real, cond)
-            g_loss = dcgan.real_loss(judge(fake, cond).float())
+            with frozen(D):  # G's update needs D's input gradient only
+                g_loss = dcgan.real_loss(judge(fake, cond).float())
             g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
             regularise_gradients(G, cfg.g_l1, cfg.g_l2, cfg.g_clamp)

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .dcgan import Discriminator, Generator
+from .train import frozen
 from .weights import INITS
 
 
@@ -244,26 +245,22 @@ def optimise_latent(G, x: torch.Tensor, c: torch.Tensor, z0: torch.Tensor, steps
     was_training = G.training
     G.eval()
     device = next(G.parameters()).device
-    flags = [p.requires_grad for p in G.parameters()]
-    for p in G.parameters():
-        p.requires_grad_(False)
     out = []
     try:
-        for i in range(0, len(x), batch_size):
-            xb, cb = x[i:i + batch_size].to(device).float(), c[i:i + batch_size].to(device).float()
-            z = z0[i:i + batch_size].to(device).float().clone().requires_grad_(True)
-            opt = torch.optim.Adam([z], lr=lr)
-            for _ in range(steps):
-                # Per-image sums (not batch means) so each z gets the same step whatever the batch size.
-                per = (G(z, cb).float() - xb).abs() if kind == "l1" else (G(z, cb).float() - xb).pow(2)
-                loss = per.flatten(1).mean(1).sum() + prior * z.pow(2).mean(1).sum()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            out.append(z.detach().cpu())
+        with frozen(G):
+            for i in range(0, len(x), batch_size):
+                xb, cb = x[i:i + batch_size].to(device).float(), c[i:i + batch_size].to(device).float()
+                z = z0[i:i + batch_size].to(device).float().clone().requires_grad_(True)
+                opt = torch.optim.Adam([z], lr=lr)
+                for _ in range(steps):
+                    # Per-image sums (not batch means) so each z gets the same step whatever the batch size.
+                    per = (G(z, cb).float() - xb).abs() if kind == "l1" else (G(z, cb).float() - xb).pow(2)
+                    loss = per.flatten(1).mean(1).sum() + prior * z.pow(2).mean(1).sum()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                out.append(z.detach().cpu())
     finally:
-        for p, f in zip(G.parameters(), flags):
-            p.requires_grad_(f)
         G.train(was_training)
     return torch.cat(out)
 

@@ -16,7 +16,7 @@ from . import smile
 from .dcgan import gradient_penalty, wgan_d_loss, wgan_g_loss
 from .dcgan_train import generator_update, sample_z
 from .runtime import ProfilePresets
-from .train import Trainer, adam
+from .train import Trainer, adam, frozen
 
 
 @dataclass
@@ -180,7 +180,8 @@ def make_gan_step(D, G, d_opt, g_opt, cfg: GANConfig, cols: list[int], device, G
         logs = {"d_loss": d_loss.detach(), "d_cls": l_cls.detach()}
         if not is_g_step(state.step):
             return logs
-        adv_g, cls_g, f_fake = D(fake, with_features=True)
+        with frozen(D):  # G's update needs D's input gradient only
+            adv_g, cls_g, f_fake = D(fake, with_features=True)
         g_loss = (wgan_g_loss(adv_g) if wgan else smile.adv_loss(adv_g, True)) + cfg.cls_weight * smile.class_loss(cls_g, c_fake)
         if cfg.fm != "none":
             with torch.no_grad():

@@ -1,4 +1,5 @@
 """DCGAN training pieces: DiffAugment, latent walks, attribute directions, the step, resume."""
+import contextlib
 import math
 
 import pytest
@@ -6,6 +7,7 @@ import torch
 
 from helpers import augment, dcgan_train, latent
 from helpers.data.faces import FaceSet
+from helpers.train import TrainState, frozen
 
 
 def faces(n=64, size=16):
@@ -104,6 +106,49 @@ def test_training_runs_and_logs_finite_losses(tmp_path, loss):
     assert all(math.isfinite(v) for v in st.history["d_loss"])
     assert "g_loss" in st.history and len(st.samples) == 1
     assert st.samples[0].shape == (16, 3, 16, 16)
+
+
+def _step_and_d_grad_counts(cfg):
+    torch.manual_seed(0)
+    D, G = dcgan_train.dcgan.build_network(cfg.d_conv_dim, cfg.g_conv_dim, cfg.z_size, img_size=cfg.img_size)
+    d_opt, g_opt = (dcgan_train.adam(m.parameters(), cfg.lr, (cfg.beta1, cfg.beta2)) for m in (D, G))
+    calls = {n: 0 for n, _ in D.named_parameters()}
+    for n, p in D.named_parameters():
+        p.register_hook(lambda g, n=n: calls.__setitem__(n, calls[n] + 1))
+    step = dcgan_train.make_step(D, G, d_opt, g_opt, cfg, torch.device("cpu"))
+    batch = (faces().sample(cfg.batch_size, seed=1), None)
+    for i in range(3):
+        step(batch, TrainState(step=i))
+    return calls, D, G
+
+
+def test_generator_update_computes_no_discriminator_weight_gradients():
+    """D's weight gradients are computed for D's three updates only, never in G's (frozen D)."""
+    calls, D, _ = _step_and_d_grad_counts(dcgan_train.config_for("smoke", img_size=16))
+    assert set(calls.values()) == {3}
+    assert all(p.requires_grad for p in D.parameters())  # the freeze is undone after each G update
+
+
+def test_freezing_d_for_the_generator_update_changes_no_weight(monkeypatch):
+    cfg = dcgan_train.config_for("smoke", img_size=16, amp=False)
+    _, D, G = _step_and_d_grad_counts(cfg)
+    monkeypatch.setattr(dcgan_train, "frozen", lambda *m: contextlib.nullcontext())
+    calls, D_ref, G_ref = _step_and_d_grad_counts(cfg)
+    assert set(calls.values()) == {6}  # without the freeze, G's updates also reach D's weights
+    for a, b in ((D, D_ref), (G, G_ref)):
+        for p, q in zip(a.state_dict().values(), b.state_dict().values()):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_frozen_restores_each_parameter_flag():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    net[1].bias.requires_grad_(False)
+    with frozen(net):
+        assert not any(p.requires_grad for p in net.parameters())
+    assert [p.requires_grad for p in net.parameters()] == [True, True, True, False]
+    with pytest.raises(RuntimeError), frozen(net):
+        raise RuntimeError("inside")
+    assert [p.requires_grad for p in net.parameters()] == [True, True, True, False]
 
 
 def test_resume_reaches_the_same_weights(tmp_path):
