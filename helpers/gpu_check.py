@@ -155,14 +155,7 @@ def run_job(job: Job, device, seconds: float) -> dict:
     _sync(dev)
     warm_steps, warm_s = second.step - step1, second.seconds - sec1
     ips = warm_steps * job.batch_size / warm_s if warm_s > 0 and warm_steps > 0 else None
-    samples = second.samples[-1] if second.samples else None
-    if samples is None and trainer2.sample_fn is not None:
-        trainer2._prepare_eval()
-        with torch.no_grad():
-            for mod in trainer2.modules.values():
-                mod.eval()
-            from .train import to_uint8
-            samples = to_uint8(trainer2.sample_fn())
+    samples = second.samples[-1] if second.samples else trainer2.sample()  # a time stop ran before_eval
     return {
         "model": job.name, "ok": True, "batch_size": job.batch_size,
         "first_slice": {"steps": step1, "seconds": round(sec1, 2),
@@ -201,8 +194,7 @@ def samples_figure(results: list[dict]):
     shown = [r for r in results if r.get("_samples") is not None]
     fig, axes = plt.subplots(len(shown) or 1, 1, figsize=(10, 1.0 * max(len(shown), 1)), squeeze=False)
     for ax, r in zip(axes[:, 0], shown):
-        s = r["_samples"][:16].float() / 127.5 - 1
-        ax.imshow(make_grid(s, nrow=16))
+        ax.imshow(make_grid(r["_samples"][:16], nrow=16))  # uint8: make_grid takes it as it is
         ax.set_title(f"{r['model']}: {r['first_slice']['steps'] + r['warm_steps']} steps", fontsize=9)
     for ax in axes[:, 0]:
         ax.set_axis_off()
