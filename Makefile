@@ -27,7 +27,7 @@ data: $(STAMP)
 	$(BIN)/python -m helpers.data synth --out data/synthfaces --n 20000 --size 64 --if-missing
 
 run: data
-	$(BIN)/python -m helpers.run_notebooks --profile $(PROFILE) $(NB)
+	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) $(NB)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --nbval notebooks/ problem_unittests.py tests/ --ignore=tests/browser
@@ -57,7 +57,7 @@ app: $(BROWSER_STAMP)
 
 # Re-execute the notebooks in place (demo profile) and refresh assets/: what we commit.
 publish: data
-	$(BIN)/python -m helpers.run_notebooks --profile $(PROFILE) --inplace $(NB)
+	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) --inplace $(NB)
 
 # Every notebook in the `full` profile (its networks, sizes and code paths) on CelebA- and LFW-shaped
 # stand-ins, each training run capped at REHEARSE seconds and two epochs: outputs/rehearsal/.
@@ -65,21 +65,21 @@ REHEARSE ?= 60
 rehearse: $(STAMP)
 	$(BIN)/python -m helpers.data rehearsal --out data/rehearsal --if-missing
 	@ok=0; \
-	$(BIN)/python -m helpers.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/celeba 00 01 02 03 04 || ok=1; \
-	$(BIN)/python -m helpers.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/lfwcrop_color 05 || ok=1; \
+	$(BIN)/python -m helpers.tools.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/celeba 00 01 02 03 04 || ok=1; \
+	$(BIN)/python -m helpers.tools.run_notebooks --rehearse $(REHEARSE) --data data/rehearsal/lfwcrop_color 05 || ok=1; \
 	exit $$ok
 
 # Every model's `full` preset trained in two short slices (fresh, then resumed) on this machine's GPU:
 # speed, peak memory, resume, and what each whole schedule would take -> outputs/gpu_check/.
 GPU_SECONDS ?= 15
 gpu-check: $(STAMP)
-	$(BIN)/python -m helpers.gpu_check --seconds $(GPU_SECONDS) --out outputs/gpu_check
+	$(BIN)/python -m helpers.tools.gpu_check --seconds $(GPU_SECONDS) --out outputs/gpu_check
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 bench: data
-	$(BIN)/python -m helpers.bench
+	$(BIN)/python -m helpers.tools.bench
 
 clean-cache:
 	rm -rf data/cache

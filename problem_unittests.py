@@ -4,7 +4,7 @@
     tests.test_discriminator(Discriminator)   # prints "Tests Passed" or raises AssertionError
 
 Every check runs on CPU on tiny inputs, in its own RNG scope (the notebook's random state is left
-as it was). `pytest problem_unittests.py` runs the same checks against `helpers.dcgan` through
+as it was). `pytest problem_unittests.py` runs the same checks against `helpers.models.dcgan` through
 the fixtures at the bottom of this file; pytest itself is not needed to import this module.
 """
 from __future__ import annotations
@@ -245,12 +245,12 @@ except ImportError:  # a notebook kernel without pytest can still import the che
 if pytest is not None:
     @pytest.fixture(name="Discriminator")
     def _discriminator():
-        from helpers.dcgan import Discriminator
+        from helpers.models.dcgan import Discriminator
         return Discriminator
 
     @pytest.fixture(name="Generator")
     def _generator():
-        from helpers.dcgan import Generator
+        from helpers.models.dcgan import Generator
         return Generator
 
     @pytest.fixture(name="scale")
@@ -260,15 +260,15 @@ if pytest is not None:
 
     @pytest.fixture(name="weights_init_normal")
     def _weights_init_normal():
-        from helpers.weights import weights_init_normal
+        from helpers.gan import weights_init_normal
         return weights_init_normal
 
     @pytest.fixture(name="real_loss")
     def _real_loss():
-        from helpers.dcgan import real_loss
+        from helpers.gan import real_loss
         return real_loss
 
     @pytest.fixture(name="fake_loss")
     def _fake_loss():
-        from helpers.dcgan import fake_loss
+        from helpers.gan import fake_loss
         return fake_loss

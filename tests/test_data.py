@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import paths
+from helpers.core import paths
 from helpers.data import DataError, get_dataloader, load_faces, scale
 from helpers.data import cache
 

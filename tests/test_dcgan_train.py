@@ -5,9 +5,15 @@ import math
 import pytest
 import torch
 
-from helpers import augment, dcgan_train, latent
+import copy
+
+from helpers import gan
+from helpers.core.modules import adam, frozen
+from helpers.core.train import TrainState
 from helpers.data.faces import FaceSet
-from helpers.train import TrainState, frozen
+from helpers.gan import augment, latent
+from helpers.models import dcgan
+from helpers.models.dcgan import train as dcgan_train
 
 
 def faces(n=64, size=16):
@@ -95,12 +101,12 @@ def test_attribute_direction_points_along_the_true_axis_and_flips():
 
 
 # ---- the DCGAN step and trainer ------------------------------------------------------------
-@pytest.mark.parametrize("loss", ["bce", "wgan-gp"])
+@pytest.mark.parametrize("loss", ["bce", "wgan-gp", "hinge"])
 def test_training_runs_and_logs_finite_losses(tmp_path, loss):
-    cfg = dcgan_train.config_for("smoke", img_size=16, loss=loss, diffaugment="color,translation,cutout",
+    cfg = dcgan.config_for("smoke", img_size=16, loss=loss, diffaugment="color,translation,cutout",
                                  smooth=True, epochs=1, max_seconds=None, lr_schedule="cosine")
-    trainer, nets = dcgan_train.build_trainer(cfg, faces().loader(cfg.batch_size), torch.device("cpu"),
-                                              tmp_path, log_every=1, live=False, progress=False)
+    trainer, nets = dcgan.build_trainer(cfg, faces(), torch.device("cpu"), tmp_path, log_every=1, live=False,
+                                        progress=False)
     st = trainer.fit(cfg.epochs)
     assert st.stopped == "done" and st.step == 2
     assert all(math.isfinite(v) for v in st.history["d_loss"])
@@ -110,12 +116,12 @@ def test_training_runs_and_logs_finite_losses(tmp_path, loss):
 
 def _step_and_d_grad_counts(cfg):
     torch.manual_seed(0)
-    D, G = dcgan_train.dcgan.build_network(cfg.d_conv_dim, cfg.g_conv_dim, cfg.z_size, img_size=cfg.img_size)
-    d_opt, g_opt = (dcgan_train.adam(m.parameters(), cfg.lr, (cfg.beta1, cfg.beta2)) for m in (D, G))
+    D, G = dcgan.build_network(cfg.d_conv_dim, cfg.g_conv_dim, cfg.z_dim, img_size=cfg.img_size)
+    d_opt, g_opt = (adam(m.parameters(), cfg.lr, (cfg.beta1, cfg.beta2)) for m in (D, G))
     calls = {n: 0 for n, _ in D.named_parameters()}
     for n, p in D.named_parameters():
         p.register_hook(lambda g, n=n: calls.__setitem__(n, calls[n] + 1))
-    step = dcgan_train.make_step(D, G, d_opt, g_opt, cfg, torch.device("cpu"))
+    step = dcgan.make_step(D, G, d_opt, g_opt, cfg)
     batch = (faces().sample(cfg.batch_size, seed=1), None)
     for i in range(3):
         step(batch, TrainState(step=i))
@@ -124,13 +130,13 @@ def _step_and_d_grad_counts(cfg):
 
 def test_generator_update_computes_no_discriminator_weight_gradients():
     """D's weight gradients are computed for D's three updates only, never in G's (frozen D)."""
-    calls, D, _ = _step_and_d_grad_counts(dcgan_train.config_for("smoke", img_size=16))
+    calls, D, _ = _step_and_d_grad_counts(dcgan.config_for("smoke", img_size=16))
     assert set(calls.values()) == {3}
     assert all(p.requires_grad for p in D.parameters())  # the freeze is undone after each G update
 
 
 def test_freezing_d_for_the_generator_update_changes_no_weight(monkeypatch):
-    cfg = dcgan_train.config_for("smoke", img_size=16, amp=False)
+    cfg = dcgan.config_for("smoke", img_size=16, amp=False)
     _, D, G = _step_and_d_grad_counts(cfg)
     monkeypatch.setattr(dcgan_train, "frozen", lambda *m: contextlib.nullcontext())
     calls, D_ref, G_ref = _step_and_d_grad_counts(cfg)
@@ -152,11 +158,10 @@ def test_frozen_restores_each_parameter_flag():
 
 
 def test_resume_reaches_the_same_weights(tmp_path):
-    cfg = dcgan_train.config_for("smoke", img_size=16, epochs=3, max_seconds=None)
+    cfg = dcgan.config_for("smoke", img_size=16, epochs=3, max_seconds=None)
     def run(path, epochs):
         torch.manual_seed(0)
-        t, nets = dcgan_train.build_trainer(cfg, faces().loader(cfg.batch_size), torch.device("cpu"), path,
-                                            live=False, progress=False)
+        t, nets = dcgan.build_trainer(cfg, faces(), torch.device("cpu"), path, live=False, progress=False)
         t.fit(epochs)
         return nets
     straight = run(tmp_path / "a", 3)
@@ -169,11 +174,10 @@ def test_resume_reaches_the_same_weights(tmp_path):
 
 def test_time_stops_resume_to_the_same_weights(tmp_path):
     """A stop mid-epoch recalibrates and saves G_ema's statistics; the resumed run must not drift."""
-    cfg = dcgan_train.config_for("smoke", img_size=16, epochs=2, max_seconds=None, ema_bn_samples=256)
+    cfg = dcgan.config_for("smoke", img_size=16, epochs=2, max_seconds=None, ema_bn_samples=256)
     def build(path):
         torch.manual_seed(0)
-        return dcgan_train.build_trainer(cfg, faces().loader(cfg.batch_size), torch.device("cpu"), path,
-                                         live=False, progress=False)
+        return dcgan.build_trainer(cfg, faces(), torch.device("cpu"), path, live=False, progress=False)
     trainer, straight = build(tmp_path / "a")
     trainer.fit(cfg.epochs)
     for calls in range(1, 20):
@@ -190,52 +194,53 @@ def test_time_stops_resume_to_the_same_weights(tmp_path):
 def test_ema_follows_the_generator():
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     before = a.weight.detach().clone()
-    dcgan_train.ema_update(a, b, 0.9)
+    gan.ema_update(a, b, 0.9)
     assert torch.allclose(a.weight, 0.9 * before + 0.1 * b.weight)
 
 
 def test_recalibrated_batchnorm_holds_the_statistics_of_the_averaged_weights():
     torch.manual_seed(0)
-    G = dcgan_train.dcgan.Generator(z_size=8, conv_dim=8, img_size=16)
-    G_ema = dcgan_train.copy.deepcopy(G).eval()
+    G = dcgan.Generator(z_size=8, conv_dim=8, img_size=16)
+    G_ema = copy.deepcopy(G).eval()
     with torch.no_grad():
         for p in G_ema.parameters():
             p.mul_(1.5)  # weights that differ from the network whose statistics were copied
     z_fn = lambda n, g: torch.randn(n, 8, generator=g)  # noqa: E731
     rng = torch.get_rng_state()
-    dcgan_train.recalibrate_batchnorm(G_ema, z_fn, n=500, batch_size=256)  # two whole batches
+    gan.recalibrate_batchnorm(G_ema, z_fn, n=500, batch_size=256)  # two whole batches
     assert torch.equal(rng, torch.get_rng_state())  # the global RNG (and so exact resume) untouched
-    assert not G_ema.training and G_ema.fc_norm.momentum == 0.1
+    assert not G_ema.training and G_ema.stem.norm.momentum == 0.1
     # the stored mean is what the averaged weights produce on those 2 x 256 latents
     g = torch.Generator().manual_seed(0)
     z = torch.cat([z_fn(256, g), z_fn(256, g)])
-    pre = G_ema.fc(z).view(512, G_ema.top_channels, 4, 4)
-    assert torch.allclose(G_ema.fc_norm.running_mean, pre.mean((0, 2, 3)), atol=1e-4)
-    assert not torch.allclose(G.fc_norm.running_mean, G_ema.fc_norm.running_mean, atol=1e-3)
+    pre = G_ema.stem.fc(z).view(512, G_ema.top_channels, 4, 4)
+    assert torch.allclose(G_ema.stem.norm.running_mean, pre.mean((0, 2, 3)), atol=1e-4)
+    assert not torch.allclose(G.stem.norm.running_mean, G_ema.stem.norm.running_mean, atol=1e-3)
     lin = torch.nn.Linear(2, 2)
-    dcgan_train.recalibrate_batchnorm(lin, z_fn)  # no batch norm: nothing to do, no error
+    gan.recalibrate_batchnorm(lin, z_fn)  # no batch norm: nothing to do, no error
 
 
 def test_samples_and_checkpoints_use_the_recalibrated_average(tmp_path):
-    cfg = dcgan_train.config_for("smoke", img_size=16, epochs=1, max_seconds=None, ema_bn_samples=256)
-    trainer, nets = dcgan_train.build_trainer(cfg, faces().loader(cfg.batch_size), torch.device("cpu"), tmp_path,
-                                              live=False, progress=False)
+    cfg = dcgan.config_for("smoke", img_size=16, epochs=1, max_seconds=None, ema_bn_samples=256)
+    trainer, nets = dcgan.build_trainer(cfg, faces(), torch.device("cpu"), tmp_path, live=False, progress=False)
     trainer.fit(cfg.epochs)
     saved = torch.load(tmp_path / "last.pt", weights_only=False)["modules"]
-    assert not torch.equal(saved["G_ema"]["fc_norm.running_var"], saved["G"]["fc_norm.running_var"])
-    assert torch.equal(saved["G_ema"]["fc_norm.running_var"], nets["G_ema"].fc_norm.running_var)
-    off = dcgan_train.config_for("smoke", img_size=16, epochs=1, max_seconds=None, ema_bn_samples=0)
-    trainer, nets = dcgan_train.build_trainer(off, faces().loader(cfg.batch_size), torch.device("cpu"),
-                                              tmp_path / "off", live=False, progress=False)
+    assert not torch.equal(saved["G_ema"]["stem.norm.running_var"], saved["G"]["stem.norm.running_var"])
+    assert torch.equal(saved["G_ema"]["stem.norm.running_var"], nets["G_ema"].stem.norm.running_var)
+    off = dcgan.config_for("smoke", img_size=16, epochs=1, max_seconds=None, ema_bn_samples=0)
+    trainer, nets = dcgan.build_trainer(off, faces(), torch.device("cpu"), tmp_path / "off", live=False,
+                                        progress=False)
     trainer.fit(off.epochs)
-    assert torch.equal(nets["G_ema"].fc_norm.running_var, nets["G"].fc_norm.running_var)  # copied from G
+    assert torch.equal(nets["G_ema"].stem.norm.running_var, nets["G"].stem.norm.running_var)  # copied from G
 
 
 def test_bad_options_say_what_to_use():
-    with pytest.raises(ValueError, match="'bce' or 'wgan-gp'"):
-        dcgan_train.make_step(None, None, None, None, dcgan_train.config_for("smoke", loss="hinge"), "cpu")
+    with pytest.raises(ValueError, match="use one of"):
+        dcgan.make_step(None, None, None, None, dcgan.config_for("smoke", loss="huber"))
     with pytest.raises(ValueError, match="'uniform' or 'normal'"):
-        dcgan_train.sample_z(2, 3, "cauchy")
+        gan.sample_z(2, 3, "cauchy")
+    with pytest.raises(ValueError, match="'none' or 'cosine'"):
+        dcgan.build_trainer(dcgan.config_for("smoke", img_size=16, lr_schedule="step"), faces(), "cpu", None)
 
 
 def test_an_attribute_the_generator_never_shows_is_skipped_and_scores_zero():

@@ -2,7 +2,7 @@
 import matplotlib.pyplot as plt
 import torch
 
-from helpers import explore
+from helpers.ui import explore
 
 
 def test_attribute_overview_grows_with_the_number_of_attributes():

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from helpers import gpu_check
+from helpers.tools import gpu_check
 from helpers.data.rehearsal import write_celeba_sized, write_lfw_sized
 
 from .test_train import make_trainer
@@ -14,7 +14,7 @@ from .test_train import make_trainer
 @pytest.fixture(scope="module")
 def stand_ins(tmp_path_factory):
     root = tmp_path_factory.mktemp("gpu_check_data")
-    return write_celeba_sized(root / "celeba", n=40), write_lfw_sized(root, n=40, crop=True)
+    return write_celeba_sized(root / "celeba", n=200), write_lfw_sized(root, n=80, crop=True)
 
 
 def _run(stand_ins, out, models):
@@ -48,17 +48,18 @@ def test_a_failing_model_is_recorded_and_the_others_still_run(stand_ins, tmp_pat
 
 def test_a_run_that_does_not_resume_is_caught(tmp_path):
     builds = iter([tmp_path / "a", tmp_path / "b"])  # the second build looks in another folder: no resume
-    job = gpu_check.Job("toy", lambda: (make_trainer(next(builds))[0], 1000), batch_size=8, schedule_images=1e4,
-                        schedule="toy")
+    job = gpu_check.Job("toy", lambda: make_trainer(next(builds))[0], pass_images=1e4, where="toy")
     r = gpu_check.run_job(job, "cpu", seconds=0.2)
     assert not r["resumed"] and not r["resume_continues"]
-    same = gpu_check.Job("toy", lambda: (make_trainer(tmp_path / "c")[0], 1000), 8, 1e4, "toy")
+    same = gpu_check.Job("toy", lambda: make_trainer(tmp_path / "c")[0], 1e4, "toy")
     r = gpu_check.run_job(same, "cpu", seconds=0.2)
     assert r["resumed"] and r["resume_continues"] and r["warm_steps"] >= 1
 
 
-def test_a_small_set_is_repeated_to_a_full_epoch():
-    from helpers.data import FaceSet
-
-    faces = FaceSet(torch.zeros(30, 3, 8, 8, dtype=torch.uint8), torch.zeros(30, 1), ["a"], "k", "n", "train")
-    assert len(gpu_check.epoch_of(faces, 100)) == 120 and len(gpu_check.epoch_of(faces, 10)) == 30
+def test_a_small_set_gets_full_epochs_of_epoch_images(stand_ins, tmp_path):
+    celeba, lfw = stand_ins
+    (job,) = gpu_check.jobs("dcgan", celeba, lfw, "cpu", tmp_path, epoch_images=512)
+    trainer = job.build()
+    assert len(trainer.faces) < 512 and trainer.per_epoch == 512 // 128  # ~160 faces, epochs of 512 images
+    assert [j.name for j in gpu_check.jobs("lapgan", celeba, lfw, "cpu", tmp_path)] == ["lapgan_16", "lapgan_32",
+                                                                                       "lapgan_64"]

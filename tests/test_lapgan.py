@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import checkpoint, lapgan, lapgan_train as LT, lapgan_widgets as LW
+from helpers.core import checkpoint
+from helpers.data import DataError
 from helpers.data.faces import FaceSet
+from helpers.models import lapgan
+from helpers.models import lapgan as LT
+from helpers.models.lapgan import ui as LW
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +24,7 @@ def one_thread():
 
 
 def tiny(**kw):
-    return lapgan.config_for("smoke", **{"max_seconds": None, "epochs": 1, "examples_per_epoch": 64,
+    return lapgan.config_for("smoke", **{"max_seconds": None, "epochs": 1, "epoch_images": 64,
                                          "batch_size": 16, "d_dropout": 0.0, **kw})
 
 
@@ -53,12 +57,12 @@ def test_level_sizes_and_bad_sizes():
 @pytest.mark.parametrize("channels", [1, 3])
 def test_networks_shapes_and_ranges(channels):
     cfg = tiny(img_size=64)
-    D0, G0 = lapgan.build_level(cfg, 0, channels)
+    D0, G0 = lapgan.build_level(cfg, 0, channels).values()
     x = G0(torch.rand(5, cfg.z_dim) * 2 - 1)
     assert x.shape == (5, channels, 16, 16) and x.min() >= -1 and x.max() <= 1
     assert D0(x).shape == (5, 1)
     for level, size in ((1, 32), (2, 64)):
-        D, G = lapgan.build_level(cfg, level, channels)
+        D, G = lapgan.build_level(cfg, level, channels).values()
         up = torch.rand(5, channels, size, size)
         h = G(up, LT.level_noise(5, cfg, size))
         assert h.shape == up.shape and h.min() < 0 < h.max()  # a residual takes both signs
@@ -69,7 +73,7 @@ def test_networks_shapes_and_ranges(channels):
 
 def test_full_preset_has_the_original_sizes():
     cfg = lapgan.config_for("full")
-    D, G = lapgan.build_level(cfg, 0, 3)
+    D, G = lapgan.build_level(cfg, 0, 3).values()
     assert G.net[0].out_features == 2048 and isinstance(G.net[1], torch.nn.PReLU)
     convs = [m.out_channels for m in D.features if isinstance(m, torch.nn.Conv2d)]
     assert convs == [128, 128, 512, 1024] and D.fc[0].out_features == 1024
@@ -80,9 +84,9 @@ def test_full_preset_has_the_original_sizes():
 def test_discriminator_loss_falls_on_a_fixed_batch():
     torch.manual_seed(0)
     cfg = tiny(g_iters=0, d_clamp=0.0, d_l2=0.0, lr_d=1e-3)
-    D, G = lapgan.build_level(cfg, 1, 3)
+    D, G = lapgan.build_level(cfg, 1, 3).values()
     step = LT.make_step(1, D, G, LT.make_optimizer(D.parameters(), cfg, cfg.lr_d),
-                        LT.make_optimizer(G.parameters(), cfg, cfg.lr_g), cfg, torch.device("cpu"))
+                        LT.make_optimizer(G.parameters(), cfg, cfg.lr_g), cfg)
     batch = (torch.rand(16, 3, 32, 32) * 2 - 1,)
     losses = [float(step(batch, None)["d_loss"]) for _ in range(40)]
     assert losses[-1] < 0.5 * losses[0]
@@ -105,14 +109,14 @@ def test_optimiser_choice(name, cls):
         LT.make_optimizer(torch.nn.Linear(2, 2).parameters(), tiny(optimizer="rmsprop"), 0.1)
 
 
-def test_epoch_loader_serves_examples_per_epoch_and_replays():
-    ld = LT.EpochLoader(faces(20), 8, examples_per_epoch=40, seed=3, flip=True)
-    assert len(ld) == 5 and len(list(ld.iterate())) == 5
-    first = [x for x, _ in ld.iterate()]
-    assert torch.equal(torch.cat(first[2:]), torch.cat([x for x, _ in ld.iterate(2)]))
+def test_an_epoch_holds_epoch_images_over_any_number_of_faces(tmp_path):
+    t, _ = LT.build_trainer(tiny(epoch_images=40, batch_size=8), faces(20), "cpu", None, live=False, progress=False)
+    assert t.per_epoch == 5 and t.fit(1).step == 5  # two passes over 20 faces make one epoch
+    first = [x for x, _ in (next(t.loader.stream(k)) for k in range(5))]
+    assert torch.equal(first[3], next(t.loader.stream(3))[0])  # replays from any batch
     assert first[0].min() >= -1 and first[0].max() <= 1
-    with pytest.raises(ValueError, match="below batch_size"):
-        LT.EpochLoader(faces(20), 32)
+    with pytest.raises(DataError, match="lower batch_size"):
+        LT.build_trainer(tiny(batch_size=32), faces(20), "cpu", None)
 
 
 @pytest.mark.parametrize("level", [0, 1])
@@ -122,7 +126,7 @@ def test_training_resumes_to_the_same_weights_and_refuses_another_config(tmp_pat
 
     def run(path, epochs, c=cfg):
         torch.manual_seed(0)
-        t, nets = LT.build_trainer(c, level, fs, "cpu", path, live=False, progress=False, log_every=1)
+        t, nets = LT.build_trainer(c, fs, "cpu", path, level=level, live=False, progress=False, log_every=1)
         st = t.fit(epochs)
         return st, nets
 
@@ -134,18 +138,18 @@ def test_training_resumes_to_the_same_weights_and_refuses_another_config(tmp_pat
     for k in ("D", "G", "G_ema"):
         for p, q in zip(straight[k].state_dict().values(), resumed[k].state_dict().values()):
             assert torch.equal(p, q), k
-    with pytest.raises(checkpoint.CheckpointMismatch, match="lvl_g_widths|d_convs"):
-        run(tmp_path / "b", 3, replace(cfg, lvl_g_widths=(8, 8), d_convs=(8, 8, 8, 8)))
+    with pytest.raises(checkpoint.CheckpointMismatch, match="level_g_conv_dims|d_conv_dims"):
+        run(tmp_path / "b", 3, replace(cfg, level_g_conv_dims=(8, 8), d_conv_dims=(8, 8, 8, 8)))
 
 
 def test_faces_of_the_wrong_size_are_refused(tmp_path):
     with pytest.raises(ValueError, match="load them at that size"):
-        LT.build_trainer(tiny(), 0, faces(size=16), "cpu", tmp_path)
+        LT.build_trainer(tiny(), faces(size=16), "cpu", tmp_path, level=0)
 
 
 def test_two_level_pyramid_trains_and_samples_grayscale(tmp_path):
     torch.manual_seed(0)
-    cfg = tiny(img_size=64, max_seconds=3.0, examples_per_epoch=32)
+    cfg = tiny(img_size=64, max_seconds=3.0, epoch_images=32)
     states, Gs, Ds = LT.train_pyramid(cfg, faces(size=64, channels=1), "cpu", tmp_path, live=False, progress=False)
     assert list(states) == ["base16", "level32", "level64"] and all(s.step > 0 for s in states.values())
     pyr = LT.sample_pyramid(Gs, cfg, LT.base_z(3, cfg, seed=1))
@@ -153,7 +157,8 @@ def test_two_level_pyramid_trains_and_samples_grayscale(tmp_path):
     for p in pyr[1:]:
         assert torch.allclose(p["image"], (p["up"] + p["residual"]).clamp(-1, 1))
         assert p["image"].shape == (3, 1, p["size"], p["size"])
-    assert torch.equal(LT.generate(Gs, cfg, 5, seed=2), LT.generate(Gs, cfg, 5, seed=2))
+    assert torch.equal(LT.generate(Gs, cfg, 5, seed=2), LT.generate(Gs, cfg, 5, seed=2))  # repeatable by seed
+    assert not torch.allclose(LT.generate(Gs, cfg, 5, seed=2), LT.generate(Gs, cfg, 5, seed=3))  # and seeds differ
     assert LT.d_scores(Ds[2], pyr[2]["image"], 2).shape == (3,)
 
 
@@ -187,14 +192,13 @@ def test_ranking_and_neighbours():
 
 def test_pyramid_explorer_redraws_for_every_control():
     box = LW.pyramid_explorer(toy_pyramid, n_levels=2)
-    (level, residuals), (seed, resample) = box.children[0].children, box.children[1].children
-    image = box.children[3]
+    level, residuals, seed = box.controls["level"], box.controls["residuals"], box.controls["seed"]
     for change in (lambda: setattr(level, "value", 0), lambda: setattr(level, "value", 1),
                    lambda: setattr(residuals, "value", False), lambda: setattr(seed, "value", 5),
-                   lambda: resample.click()):
-        before = image.value
+                   lambda: box.buttons["resample"].click()):
+        before = box.image.value
         change()
-        assert image.value != before
+        assert box.image.value != before
 
 
 def test_real_pyramid_in_sample_format():

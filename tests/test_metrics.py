@@ -11,8 +11,9 @@ import pytest
 import scipy.linalg
 import torch
 
-from helpers import metrics as M
-from helpers import paths, runtime
+from helpers.core import paths, runtime
+from helpers.eval import metrics as M
+from helpers.eval import report as R
 
 
 def samples_with_moments(mu, cov, n, seed):
@@ -238,12 +239,12 @@ def test_write_and_read_metrics_round_trip(tmp_path, monkeypatch):
         "nested": {"acc": torch.tensor([0.91234567, 1.0]), "names": ("a", "b"), 3: None},
         "machine": "test box",
     }
-    path = M.write_metrics("01_dcgan", metrics)
+    path = R.write_metrics("01_dcgan", metrics)
     assert path == tmp_path / "01_dcgan" / "metrics.json"
     text = path.read_text()
     assert text.startswith("{\n  ")  # pretty-printed
     assert sorted(p.name for p in path.parent.iterdir()) == ["metrics.json"]  # no temp file left
-    back = M.read_metrics("01_dcgan")
+    back = R.read_metrics("01_dcgan")
     assert back == json.loads(text)
     assert back == {
         "fd": 12.3457, "n_images": 1000, "psnr": 31.2346, "identical_psnr": math.inf,
@@ -251,8 +252,8 @@ def test_write_and_read_metrics_round_trip(tmp_path, monkeypatch):
         "nested": {"acc": [0.912346, 1.0], "names": ["a", "b"], "3": None}, "machine": "test box",
     }
     assert isinstance(back["n_images"], int) and isinstance(back["ok"], bool)
-    M.write_metrics("01_dcgan", {"fd": 1.0, "device": "cpu"})  # replaced, not merged; the machine added
-    assert M.read_metrics("01_dcgan") == {"fd": 1.0, "device": "cpu", "machine": runtime.machine("cpu")}
+    R.write_metrics("01_dcgan", {"fd": 1.0, "device": "cpu"})  # replaced, not merged; the machine added
+    assert R.read_metrics("01_dcgan") == {"fd": 1.0, "device": "cpu", "machine": runtime.machine("cpu")}
 
 
 def test_machine_names_the_cpu_its_cores_and_its_vector_units():
@@ -268,7 +269,7 @@ def test_machine_names_the_cpu_its_cores_and_its_vector_units():
 def test_metrics_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "OUTPUTS", tmp_path)
     with pytest.raises(FileNotFoundError, match="run notebook"):
-        M.read_metrics("never_ran")
+        R.read_metrics("never_ran")
     with pytest.raises(TypeError, match="cannot write object"):
-        M.write_metrics("bad", {"x": object()})
+        R.write_metrics("bad", {"x": object()})
     assert not (tmp_path / "bad" / "metrics.json").exists()

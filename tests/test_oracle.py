@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import helpers.oracle as O
-from helpers import paths
-from helpers.metrics import attribute_accuracy, fd_oracle
+import helpers.eval.oracle as O
+from helpers.core import paths
+from helpers.eval.metrics import attribute_accuracy, fd_oracle
 
 NAMES = ["bright_top", "dark_square"]
 # Epochs, not seconds, end these runs (about 1 s each); the time budget only guards a busy machine.

@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import problem_unittests as checks  # noqa: E402  (module import: pytest must not collect test_* here)
-from helpers import dcgan  # noqa: E402
+from helpers.models import dcgan  # noqa: E402
 from helpers.data import scale  # noqa: E402
-from helpers.weights import weights_init_normal, weights_init_xavier  # noqa: E402
+from helpers.gan import weights_init_normal, weights_init_xavier  # noqa: E402
 
 
 # --- the references pass, and say so ------------------------------------------------------
@@ -136,8 +136,8 @@ class DetachedG(dcgan.Generator):
     """Cuts the graph after the projection: fc never learns."""
 
     def forward(self, z):
-        x = self.fc(z.flatten(1)).detach().view(-1, self.top_channels, 4, 4)
-        return self.features(F.relu(self.fc_norm(x)))
+        x = self.stem.fc(z.flatten(1)).detach().view(-1, self.top_channels, 4, 4)
+        return self.features(F.relu(self.stem.norm(x)))
 
 
 @pytest.mark.parametrize("broken, why", [

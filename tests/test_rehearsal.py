@@ -5,13 +5,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import explore, metrics, paths, run_notebooks, smile_train
-from helpers import oracle as oracle_mod
+from helpers.core import paths
+from helpers.core.config import REHEARSE_ENV, rehearsal_budget, rehearsal_seconds
 from helpers.data import load_faces
 from helpers.data.__main__ import main as cli_main
 from helpers.data.rehearsal import CELEBA_ATTRIBUTES, write_celeba_sized, write_lfw_sized
 from helpers.data.synth import ATTRIBUTES, render_batch
-from helpers.runtime import REHEARSE_ENV, rehearsal_budget, rehearsal_seconds
+from helpers.eval import oracle as oracle_mod
+from helpers.eval import presets
+from helpers.models import smile as smile_train
+from helpers.tools import run_notebooks
 
 from .test_run_notebooks import tiny_notebook
 from .test_train import make_trainer, tiny_faces
@@ -43,12 +46,12 @@ def test_a_bad_rehearsal_value_says_what_to_give(monkeypatch, value):
 
 def test_evaluation_sizes_are_capped_only_in_a_rehearsal(monkeypatch):
     monkeypatch.delenv(REHEARSE_ENV, raising=False)
-    assert metrics.EVAL_PRESETS["full"].fd_samples == 5000 and smile_train.config_for("full").eval_images == 5000
+    assert presets.config_for("full").fd_samples == 5000 and smile_train.config_for("full").eval_images == 5000
     monkeypatch.setenv(REHEARSE_ENV, "60")
-    ev = metrics.EVAL_PRESETS["full"]
+    ev = presets.config_for("full")
     assert (ev.fd_samples, ev.fd_samples_epoch, ev.direction_samples, ev.oracle_seconds) == (500, 250, 1000, 300)
-    assert metrics.EVAL_PRESETS["smoke"].fd_samples == 256  # already below the cap
-    assert explore.TOUR_PRESETS["full"].fd_samples == 500 and explore.TOUR_PRESETS["full"].image_size == 64
+    assert presets.config_for("smoke").fd_samples == 256  # already below the cap
+    assert ev.speed_images == 500 and ev.image_size == 64
     assert smile_train.config_for("full").eval_images == 500 and smile_train.config_for("full").acgan.img_size == 64
 
 
@@ -138,7 +141,7 @@ def test_run_notebooks_rehearsal_runs_full_with_the_cap_and_the_data_elsewhere(t
     monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path / "ckpts")
     monkeypatch.setattr(paths, "ASSETS", tmp_path / "assets")
     nb = tiny_notebook(tmp_path / "07_full.ipynb",
-                       "import helpers as H\nprint(H.setup(profile=profile).profile, data, H.runtime.rehearsal_seconds(), "
+                       "import helpers as H\nprint(H.setup(profile=profile).profile, data, H.config.rehearsal_seconds(), "
                        "H.paths.OUTPUTS.name, H.paths.CHECKPOINTS.name)\n"
                        "H.viz.save_figure(__import__('matplotlib.pyplot').pyplot.figure(), H.paths.output_dir('07_full') / 'f.png')")
     data = tmp_path / "mydata"

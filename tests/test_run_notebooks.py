@@ -4,7 +4,8 @@ import json
 import nbformat
 import pytest
 
-from helpers import paths, run_notebooks
+from helpers.core import paths
+from helpers.tools import run_notebooks
 
 
 def tiny_notebook(path, body):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import paths
+from helpers.core import paths
 from helpers.data import load_faces, synth
 from helpers.data.__main__ import main as cli_main
 from helpers.data.rehearsal import CELEBA_ATTRIBUTES as CELEBA_40

@@ -1,19 +1,31 @@
-"""The generic loop: exact resume, time budgets, NaN stops, refused checkpoints, atomic writes."""
+"""The one loop: exact resume, time budgets, NaN stops, refused checkpoints, atomic writes, the
+images-seen clock, the weight average and modes it owns, run-only config fields."""
 import pickle
+from dataclasses import dataclass
 
 import pytest
 import torch
 import torch.nn as nn
 
-from helpers import checkpoint as ckpt_io
+from helpers.core import checkpoint as ckpt_io
+from helpers.core.average import WeightAverage
+from helpers.core.config import run_field
+from helpers.core.modules import adam, eval_mode
+from helpers.core.train import Trainer
 from helpers.data.faces import FaceSet
-from helpers.train import Trainer
 
 
-def tiny_faces(n=48, size=8):
+@dataclass
+class ToyConfig:
+    lr: float = 1e-2  # defines the model
+    width: int = 4  # defines the model
+    epochs: int = run_field(3)  # only steers the run
+
+
+def tiny_faces(n=48, size=8, key="tiny"):
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
-    return FaceSet(images, torch.zeros(n, 0), [], "tiny", "tiny", "train")
+    return FaceSet(images, torch.zeros(n, 0), [], key, "tiny", "train")
 
 
 def make_trainer(tmp_path, name="toy", config=None, fail_at=None, amp=True, **kw):
@@ -32,10 +44,10 @@ def make_trainer(tmp_path, name="toy", config=None, fail_at=None, amp=True, **kw
         opt.step()
         return {"loss": loss.detach()}
 
-    loader = tiny_faces().loader(8, seed=1, flip=True)
-    trainer = Trainer(name, modules={"net": net}, optimizers={"opt": opt}, step_fn=step, loader=loader,
-                      config=config or {"lr": 1e-2, "width": 4, "epochs": 3}, device="cpu",
-                      ckpt_dir=tmp_path, sample_fn=lambda: net(torch.zeros(2, 3, 8, 8)).tanh(),
+    kw.setdefault("faces", tiny_faces())
+    trainer = Trainer(name, modules={"net": net}, optimizers={"opt": opt}, step_fn=step, batch_size=8, seed=1,
+                      flip=True, config=config or ToyConfig(), device="cpu", ckpt_dir=tmp_path,
+                      sample_fn=lambda m: m["net"](torch.zeros(2, 3, 8, 8)).tanh(),
                       log_every=2, live=False, progress=False, amp=amp, **kw)
     return trainer, net
 
@@ -119,16 +131,19 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
 
 
 def test_checkpoint_of_another_configuration_is_refused_but_runtime_keys_may_change(tmp_path):
-    make_trainer(tmp_path, config={"lr": 1e-2, "width": 4, "epochs": 1})[0].fit(epochs=1)
-    longer, _ = make_trainer(tmp_path, config={"lr": 1e-2, "width": 4, "epochs": 2})
+    make_trainer(tmp_path, config=ToyConfig(epochs=1))[0].fit(epochs=1)
+    longer, _ = make_trainer(tmp_path, config=ToyConfig(epochs=2))  # a run-only field
     assert longer.fit(epochs=2).epoch == 2
-    wider, _ = make_trainer(tmp_path, config={"lr": 1e-2, "width": 8, "epochs": 2})
+    wider, _ = make_trainer(tmp_path, config=ToyConfig(width=8, epochs=2))
     with pytest.raises(ckpt_io.CheckpointMismatch, match="width: checkpoint 4 vs now 8"):
         wider.fit(epochs=3)
+    other_data, _ = make_trainer(tmp_path, config=ToyConfig(epochs=2), faces=tiny_faces(key="other"))
+    with pytest.raises(ckpt_io.CheckpointMismatch, match="data: checkpoint 'tiny' vs now 'other'"):
+        other_data.fit(epochs=3)
 
 
 def test_load_modules_loads_weights_only_and_refuses_what_does_not_fit(tmp_path):
-    trainer, net = make_trainer(tmp_path, config={"lr": 1e-2, "width": 4, "epochs": 1})
+    trainer, net = make_trainer(tmp_path, config=ToyConfig(epochs=1))
     trainer.fit(epochs=1)
     _, fresh = make_trainer(tmp_path / "other")
     fresh[0].weight.data.zero_()
@@ -178,8 +193,6 @@ def test_non_checkpoints_are_refused_with_a_message(tmp_path):
 
 
 def test_adam_is_fused_on_cpu_and_takes_the_default_adams_steps():
-    from helpers.train import adam
-
     torch.manual_seed(0)
     a, b = nn.Linear(5, 3), nn.Linear(5, 3)
     b.load_state_dict(a.state_dict())
@@ -200,10 +213,77 @@ def test_adam_is_fused_on_cpu_and_takes_the_default_adams_steps():
 
 
 def test_adam_takes_parameter_groups_and_falls_back_where_no_fused_kernel_exists():
-    from helpers.train import adam
-
     net = nn.Linear(2, 2)
     groups = adam([{"params": [net.weight]}, {"params": net.bias, "lr": 1e-3}], 1e-2)  # a list or one tensor
     assert groups.defaults["fused"] is True and groups.param_groups[1]["lr"] == 1e-3
     meta = nn.Linear(2, 2, device="meta")
     assert adam(meta.parameters(), 1e-2).defaults["fused"] is None
+
+
+def test_the_clock_is_images_seen_whatever_the_data_size(tmp_path):
+    # 48 faces, batch 8: epochs of 20 images are 2 steps; of 100 images, 12 steps over two passes
+    short, _ = make_trainer(tmp_path / "a", epoch_images=20)
+    st = short.fit(epochs=3)
+    assert (st.epoch, st.step, len(st.samples)) == (3, 6, 3)
+    long, _ = make_trainer(tmp_path / "b", epoch_images=100)
+    assert long.fit(epochs=1).step == 12
+    with pytest.raises(ValueError, match="no batch of 8"):
+        make_trainer(tmp_path / "c", epoch_images=4)
+
+
+def test_the_stream_covers_each_pass_once_and_replays_any_position():
+    n = 24
+    imgs = torch.arange(n, dtype=torch.uint8)[:, None, None, None].expand(n, 3, 2, 2).contiguous()
+    loader = FaceSet(imgs, torch.zeros(n, 0), [], "t", "t", "train").loader(8, seed=3)
+    ids = lambda x: torch.round((x[:, 0, 0, 0] + 1) * 127.5).long()  # noqa: E731
+    stream = loader.stream()
+    seen = [ids(next(stream)[0]) for _ in range(6)]  # two passes of 3 batches
+    assert sorted(torch.cat(seen[:3]).tolist()) == list(range(n)) == sorted(torch.cat(seen[3:]).tolist())
+    assert not torch.equal(torch.cat(seen[:3]), torch.cat(seen[3:]))  # each pass in its own order
+    assert torch.equal(ids(next(loader.stream(4))[0]), seen[4])  # batch 4 replays exactly
+
+
+def test_the_loop_keeps_the_average_updates_it_after_g_steps_only_and_leaves_it_in_eval_mode(tmp_path):
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3))
+    opt = adam(G.parameters(), 1e-2)
+    calls = []
+
+    def step(batch, state):
+        loss = G(batch[0]).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"g_loss": loss.detach()} if state.step % 2 == 0 else {"d_loss": loss.detach()}
+
+    average = WeightAverage("G", 0.5, inputs_fn=lambda n, g: torch.randn(n, 3, 8, 8, generator=g), bn_samples=16)
+    trainer = Trainer("avg", modules={"G": G}, optimizers={"g": opt}, step_fn=step, faces=tiny_faces(), batch_size=8,
+                      config=ToyConfig(), device="cpu", ckpt_dir=tmp_path, average=average, live=False, progress=False,
+                      sample_fn=lambda m: calls.append((m["G"].training, m["G_ema"].training)) or m["G_ema"](
+                          torch.zeros(1, 3, 8, 8)))
+    avg = trainer.modules["G_ema"]
+    before = [p.clone() for p in avg.parameters()]
+    trainer.fit(epochs=1, steps=1)  # step 0 logs g_loss: the average moves
+    moved = [p.clone() for p in avg.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(before, moved))
+    trainer.fit(epochs=1, steps=1)  # step 1 logs d_loss only: the average stays
+    assert all(torch.equal(a, b) for a, b in zip(moved, avg.parameters()))
+    trainer.fit(epochs=1)
+    assert calls == [(False, False)] and not avg.training and G.training  # samples in eval; modes restored
+    assert "G_ema" in ckpt_io.load_checkpoint(tmp_path / "last.pt")["modules"]
+
+
+def test_eval_mode_gives_each_module_its_own_mode_back():
+    a, b = nn.BatchNorm1d(2).train(), nn.BatchNorm1d(2).eval()
+    with eval_mode(a, b):
+        assert not a.training and not b.training
+    assert a.training and not b.training
+
+
+def test_a_time_stop_at_an_epoch_end_does_not_save_twice(tmp_path, monkeypatch):
+    saves = []
+    trainer, _ = make_trainer(tmp_path)
+    real_save = trainer.save
+    monkeypatch.setattr(trainer, "save", lambda path=None: saves.append(path) or real_save(path))
+    st = trainer.fit(epochs=3, steps=6)  # exactly one epoch
+    assert st.stopped == "steps" and st.epoch == 1 and st.batch == 0 and saves == [None]

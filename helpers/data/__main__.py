@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "out", "") is None:
-        from ..paths import SYNTH_DIR
+        from ..core.paths import SYNTH_DIR
         args.out = SYNTH_DIR
     return args.func(args)
 

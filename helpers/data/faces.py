@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import paths
+from ..core import paths
 from . import cache, sources
 from .sources import SPLITS, DataError
 
@@ -65,6 +65,10 @@ class FaceSet:
         """Return the faces at `index` (a slice, mask or index tensor)."""
         return FaceSet(self.images[index], self.attrs[index], list(self.attr_names), self.key, self.name, self.split)
 
+    def head(self, n: int | None) -> "FaceSet":
+        """Return the first n faces (all of them when n is None)."""
+        return self if n is None else self.subset(slice(0, n))
+
     def select_attrs(self, names: list[str]) -> "FaceSet":
         """Return the same faces with only the named attribute columns, in that order."""
         cols = [self.attr_index(n) for n in names]
@@ -91,16 +95,20 @@ class FaceLoader:
     """Shuffled batches (x float in feature_range, attrs float) straight from the uint8 tensor.
 
     Each epoch's order depends only on (seed, epoch), so resuming at (epoch, batch) replays the
-    exact batches an uninterrupted run would have seen. On CUDA the uint8 set moves to the GPU
+    exact batches an uninterrupted run would have seen. With world_size > 1 (torch.distributed),
+    process `rank` takes its slice of every global batch of batch_size * world_size images. On CUDA the uint8 set moves to the GPU
     once when it takes under a quarter of the free memory.
     """
 
     def __init__(self, faces: FaceSet, batch_size: int, *, shuffle: bool = True, drop_last: bool = True,
                  flip: bool = False, feature_range=(-1, 1), device=None, seed: int = 0,
-                 channels_last: bool = False):
-        if len(faces) < batch_size and drop_last:
-            raise DataError(f"batch_size={batch_size} but only {len(faces)} images in {faces.name} "
-                            f"({faces.split}): lower batch_size or use more data")
+                 channels_last: bool = False, rank: int = 0, world_size: int = 1):
+        if len(faces) < batch_size * world_size and drop_last:
+            raise DataError(f"batch_size={batch_size} x {world_size} process(es) but only {len(faces)} images in "
+                            f"{faces.name} ({faces.split}): lower batch_size or use more data")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank={rank} must be in [0, world_size={world_size})")
+        self.rank, self.world_size = rank, world_size
         self.faces, self.batch_size, self.shuffle, self.drop_last = faces, batch_size, shuffle, drop_last
         self.flip, self.feature_range, self.seed, self.epoch = flip, feature_range, seed, 0
         self.device = torch.device(device or "cpu")
@@ -115,8 +123,8 @@ class FaceLoader:
         self.dataset = faces  # like torch's DataLoader.dataset
 
     def __len__(self) -> int:
-        n = len(self.faces)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        n, b = len(self.faces), self.batch_size * self.world_size
+        return n // b if self.drop_last else math.ceil(n / b)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose which epoch's order the next iteration replays."""
@@ -129,7 +137,8 @@ class FaceLoader:
         order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
         flips = torch.rand(n, generator=g) < 0.5 if self.flip else None
         for b in range(start_batch, len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            first = (b * self.world_size + self.rank) * self.batch_size  # this process's share of global batch b
+            idx = order[first:first + self.batch_size]
             x = to_range(self._images[idx.to(self._images.device)].to(self.device, non_blocking=True),
                          self.feature_range)
             if flips is not None:
@@ -142,6 +151,15 @@ class FaceLoader:
     def __iter__(self):
         yield from self.iterate()
         self.epoch += 1
+
+    def stream(self, start: int = 0):
+        """Yield batches without end from global batch `start` on: batch k is batch k % len(self) of
+        pass k // len(self), each pass in its own (seed, pass) order, so any position replays exactly."""
+        p, b = divmod(start, len(self))
+        while True:
+            self.set_epoch(p)
+            yield from self.iterate(b)
+            p, b = p + 1, 0
 
 
 def synthetic_dir(image_size: int) -> Path:

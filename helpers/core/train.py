@@ -1,0 +1,290 @@
+"""One training loop for every model: each model supplies its networks, optimisers and a step.
+
+    trainer = Trainer("dcgan", modules={"D": D, "G": G}, optimizers={"d": d_opt, "g": g_opt},
+                      step_fn=step, faces=train_faces, batch_size=64, config=cfg, device=device,
+                      ckpt_dir=paths.checkpoint_dir("dcgan/demo"), average=WeightAverage("G", 0.999),
+                      sample_fn=lambda m: m["G_ema"](fixed_z))
+    state = trainer.fit(epochs=cfg.epochs, max_seconds=cfg.max_seconds)
+
+The clock is images seen: an "epoch" is `epoch_images` images (default: one pass over the faces),
+however large the data set, so samples, metrics and checkpoints come at the same pace on 5,000 or
+200,000 faces. The loop owns: the data stream (resumable at any batch), device placement, bf16
+autocast, train/eval modes, the weight average, the progress bar and live plot, fixed-input sample
+grids, atomic checkpoints (each epoch, at a time-budget stop), exact resume, best-metric
+checkpoints, and stopping cleanly on a NaN/inf loss. A step never reads data and never samples.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt_io
+from .average import WeightAverage
+from .config import rehearsal_budget, run_keys
+from .modules import eval_mode
+from .runtime import autocast
+
+
+@dataclass
+class TrainState:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches done inside the current epoch (non-zero only after a mid-epoch stop)
+    step: int = 0  # optimisation steps (batches) done in all
+    seconds: float = 0.0  # training time spent in all (excluding evaluation callbacks)
+    history: dict = field(default_factory=dict)  # curves logged every log_every steps
+    epoch_metrics: list = field(default_factory=list)  # what epoch_end_fn returned, per epoch
+    samples: list = field(default_factory=list)  # uint8 (N, C, H, W) fixed-input samples, per epoch
+    best: dict = field(default_factory=dict)  # best value seen per keep_best metric
+    stopped: str = ""  # 'done' | 'time' | 'steps' | 'nan' | ''
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Return images in [-1, 1] as uint8 on the CPU (compact enough to keep every epoch's samples)."""
+    return ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8)
+
+
+class Trainer:
+    """Runs step_fn over a stream of batches of `faces`; see the module docstring.
+
+    step_fn(batch, state) -> dict of scalar losses (tensors or floats); batch = (x (B, C, H, W) in
+    [-1, 1], attrs (B, A)). It runs inside bf16 autocast when amp=True; it zeroes grads, calls
+    backward and steps its own optimisers.
+    config: the model's config dataclass (saved in every checkpoint; its run-only fields may
+    change on resume, see helpers.core.config); the data set's key is saved with it (another data
+    set's checkpoint is refused); extra_config: more keys that must match.
+    average: a WeightAverage the loop keeps as modules[average.name].
+    sample_fn(modules) -> images (N, C, H, W) in [-1, 1]: at each epoch end, in eval mode, no grad.
+    epoch_end_fn(trainer) -> dict of metrics or None, at each epoch end (e.g. validation scores);
+    keep_best: {metric: 'min' | 'max'}: also keep best_<metric>.pt for those metrics.
+    before_eval() -> None: called (no grad) before each epoch's samples, metrics and checkpoint.
+    """
+
+    def __init__(self, name: str, *, modules: dict, optimizers: dict, step_fn: Callable, faces, batch_size: int,
+                 config, device, ckpt_dir: str | Path | None = None, extra_config: dict | None = None,
+                 epoch_images: int | None = None, flip: bool = False, seed: int = 0, channels_last: bool = False,
+                 average: WeightAverage | None = None, sample_fn: Callable | None = None,
+                 epoch_end_fn: Callable | None = None, before_eval: Callable | None = None,
+                 keep_best: dict | None = None, schedulers: dict | None = None, amp: bool = True,
+                 log_every: int = 10, live: bool = True, live_every_s: float = 10.0, progress: bool = True,
+                 keep_every: int = 0):
+        self.name, self.step_fn, self.device = name, step_fn, torch.device(device)
+        fmt = torch.channels_last if channels_last else torch.preserve_format
+        # .to() keeps the Parameter objects, so optimisers built before still hold them.
+        self.modules = {k: m.to(self.device, memory_format=fmt) for k, m in modules.items()}
+        self.average = average
+        if average is not None:
+            self.modules[average.name] = average.make(self.modules)
+        self.optimizers, self.schedulers = optimizers, schedulers or {}
+        self.faces, self.batch_size = faces, batch_size
+        self.loader = faces.loader(batch_size, flip=flip, device=self.device, seed=seed, channels_last=channels_last)
+        self.per_epoch = (epoch_images or len(faces)) // batch_size
+        if self.per_epoch < 1:
+            raise ValueError(f"an epoch of {epoch_images or len(faces)} images holds no batch of {batch_size}: "
+                             "raise epoch_images or lower batch_size")
+        cfg = asdict(config) if is_dataclass(config) else dict(config)
+        self.config = {**cfg, "data": getattr(faces, "key", None), **(extra_config or {})}
+        self.run_keys = sorted(run_keys(config)) if is_dataclass(config) else []
+        self.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
+        self.sample_fn, self.epoch_end_fn, self.before_eval = sample_fn, epoch_end_fn, before_eval
+        self.keep_best, self.keep_every = keep_best or {}, keep_every
+        self.amp, self.log_every, self.progress = amp, log_every, progress
+        from .live import LivePlot, in_notebook
+
+        self.live = LivePlot(name, live_every_s) if live and in_notebook() else None
+        self.state = TrainState()
+
+    @property
+    def global_batch(self) -> int:
+        """Images one step consumes across all processes."""
+        return self.batch_size * self.loader.world_size
+
+    def set_epoch_images(self, images: int) -> None:
+        """Make an epoch `images` images from here on (tools that time a few steps of a long epoch)."""
+        self.per_epoch = max(1, images // self.global_batch)
+
+    @property
+    def averaged(self) -> set:
+        return {self.average.name} if self.average else set()
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    @property
+    def last_path(self) -> Path | None:
+        return self.ckpt_dir / "last.pt" if self.ckpt_dir else None
+
+    def payload(self) -> dict:
+        """Return everything needed to resume exactly: weights, optimisers, RNG, state, config."""
+        return {"model": self.name, "config": self.config, "run_keys": self.run_keys,
+                "modules": {k: m.state_dict() for k, m in self.modules.items()},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+                "rng": {"torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+                "state": asdict(self.state)}
+
+    def save(self, path: str | Path | None = None) -> Path | None:
+        """Write a checkpoint (atomically) to path, default ckpt_dir/last.pt."""
+        path = Path(path) if path else self.last_path
+        return ckpt_io.save_checkpoint(self.payload(), path) if path else None
+
+    def load(self, path: str | Path | None = None) -> bool:
+        """Restore from path (default last.pt); False when there is none. Refuses a mismatch."""
+        path = Path(path) if path else self.last_path
+        if path is None or not path.is_file():
+            return False
+        ck = ckpt_io.load_checkpoint(path, model=self.name, config=self.config, ignore=self.run_keys)
+        missing = set(self.modules) - set(ck["modules"])
+        if missing:
+            raise ckpt_io.CheckpointMismatch(f"{path} lacks networks {sorted(missing)}")
+        for k, m in self.modules.items():
+            m.load_state_dict(ck["modules"][k])
+        for group, items in (("optimizers", self.optimizers), ("schedulers", self.schedulers)):
+            for k, o in items.items():
+                if k in ck[group]:
+                    o.load_state_dict(ck[group][k])
+        torch.set_rng_state(ck["rng"]["torch"])
+        if ck["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        self.state = TrainState(**ck["state"])
+        return True
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def fit(self, epochs: int, max_seconds: float | None = None, resume: bool = True,
+            steps: int | None = None) -> TrainState:
+        """Train until `epochs` epochs are complete, max_seconds of training in all, or `steps` more
+        steps; return the state.
+
+        With resume=True a matching last.pt is continued exactly where it stopped (a finished run
+        returns at once); a checkpoint of another model or configuration raises CheckpointMismatch.
+        """
+        if resume and self.load():
+            print(f"resumed {self.name} from {self.last_path}: epoch {self.state.epoch}, step {self.state.step}")
+        st = self.state
+        epochs, max_seconds = rehearsal_budget(epochs, max_seconds, start_epoch=st.epoch, start_seconds=st.seconds)
+        if st.epoch >= epochs or (max_seconds is not None and st.seconds >= max_seconds):
+            st.stopped = st.stopped or "done"
+            return st
+        st.stopped, stop_step = "", None if steps is None else st.step + steps
+        bar = tqdm(total=epochs * self.per_epoch, initial=st.step, unit="step", desc=self.name,
+                   disable=not self.progress, mininterval=1.0)
+        pending: dict[str, list] = {}
+        self._set_train_modes()
+        last = time.perf_counter()
+        try:
+            for batch in self.loader.stream(st.step):
+                with autocast(self.device, self.amp):
+                    logs = self.step_fn(batch, st)
+                st.step, st.batch = st.step + 1, st.batch + 1
+                if self.average is not None and self.average.when in logs:
+                    self.average.update(self.modules, st.step)
+                for k, v in logs.items():
+                    pending.setdefault(k, []).append(v.detach() if torch.is_tensor(v) else v)
+                now = time.perf_counter()
+                st.seconds, last = st.seconds + now - last, now
+                if st.step % self.log_every == 0:
+                    if not self._flush(pending, st):
+                        break
+                    bar.set_postfix({k: f"{v[-1]:.3f}" for k, v in st.history.items()
+                                     if k not in ("step", "epoch", "seconds")}, refresh=False)
+                bar.update(1)
+                if st.batch >= self.per_epoch:  # a complete epoch
+                    st.epoch, st.batch = st.epoch + 1, 0
+                    for s in self.schedulers.values():
+                        s.step()
+                    self._end_of_epoch()
+                    self._set_train_modes()
+                    if st.epoch >= epochs:
+                        break
+                if (max_seconds is not None and st.seconds >= max_seconds) or st.step == stop_step:
+                    st.stopped = "steps" if st.step == stop_step else "time"
+                    if st.batch:  # mid-epoch: what an epoch end would have saved
+                        self._prepare_eval()
+                        self.save()
+                    break
+                if self.live is not None:
+                    self.live.maybe_update(st)
+                last = time.perf_counter()  # evaluation callbacks do not count as training time
+            if not st.stopped:
+                st.stopped = "done"
+        finally:
+            bar.close()
+        return self._finish(max_seconds)
+
+    def _finish(self, max_seconds) -> TrainState:
+        st = self.state
+        if st.stopped == "nan":
+            msg = self._nan_message
+            if self.load():  # never continue from poisoned weights; the bad step was never saved
+                msg += f" Weights restored from the last good checkpoint (epoch {self.state.epoch})."
+            self.state.stopped = "nan"
+            print(msg)
+            return self.state
+        if self.live is not None:
+            self.live.update(st)
+        if st.stopped == "time":
+            print(f"{self.name}: time budget of {max_seconds:.0f}s reached at epoch {st.epoch}, "
+                  f"step {st.step}; checkpoint saved, run again to continue")
+        return st
+
+    def _set_train_modes(self) -> None:
+        for k, m in self.modules.items():
+            m.train(k not in self.averaged)
+
+    def _flush(self, pending: dict, st: TrainState) -> bool:
+        """Average pending logs into history; return False (and stop) on a NaN/inf loss."""
+        means = {k: float(torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in v]).float().mean())
+                 for k, v in pending.items() if v}
+        pending.clear()
+        bad = [k for k, v in means.items() if not math.isfinite(v)]
+        if bad:
+            st.stopped = "nan"
+            self._nan_message = (f"{self.name}: loss {', '.join(bad)} became {means[bad[0]]} at step "
+                                 f"{st.step}; training stopped. Lower the learning rate or try amp=False (fp32).")
+            return False
+        for k, v in {"step": st.step, "epoch": st.epoch, "seconds": st.seconds, **means}.items():
+            st.history.setdefault(k, []).append(v)
+        return True
+
+    def _prepare_eval(self) -> None:
+        with torch.no_grad():
+            if self.average is not None:
+                self.average.recalibrate(self.modules)
+            if self.before_eval is not None:
+                self.before_eval()
+
+    def sample(self) -> torch.Tensor | None:
+        """Return sample_fn's images as uint8 (N, C, H, W), every network in eval mode meanwhile
+        (each gets its own mode back after); None without a sample_fn."""
+        if self.sample_fn is None:
+            return None
+        with torch.no_grad(), eval_mode(*self.modules.values()):
+            return to_uint8(self.sample_fn(self.modules))
+
+    def _end_of_epoch(self) -> None:
+        st = self.state
+        self._prepare_eval()
+        images = self.sample()
+        if images is not None:
+            st.samples.append(images)
+        metrics = self.epoch_end_fn(self) if self.epoch_end_fn else None
+        if metrics:
+            st.epoch_metrics.append({"epoch": st.epoch, **metrics})
+        self.save()
+        if self.ckpt_dir and self.keep_every and st.epoch % self.keep_every == 0:
+            self.save(self.ckpt_dir / f"epoch_{st.epoch:04d}.pt")
+        for metric, mode in self.keep_best.items():
+            value = (metrics or {}).get(metric)
+            if value is None:
+                continue
+            best = st.best.get(metric)
+            if best is None or (value < best if mode == "min" else value > best):
+                st.best[metric] = value
+                if self.ckpt_dir:
+                    self.save(self.ckpt_dir / f"best_{metric}.pt")

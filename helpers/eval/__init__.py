@@ -1,0 +1,1 @@
+"""Judging generated faces: the oracle, metrics, FID/KID and face judges."""

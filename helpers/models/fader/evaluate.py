@@ -1,0 +1,121 @@
+"""Measuring and selecting Fader Networks (notebook 02): swap accuracy, preservation, reconstruction
+PSNR and the latent discriminator's accuracy, judged by the oracle; the per-epoch validation
+tracker behind model selection; loading a kept checkpoint.
+
+Lample et al. 2017, section 4.1 (model selection on swap accuracy and reconstruction) and 5
+(quantitative evaluation: attribute swap judged by a classifier).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ...core.checkpoint import load_modules
+from ...core.modules import infer
+from ...data.faces import to_range
+from ...eval import metrics
+from .config import FaderConfig
+from .nets import build_networks, flip_one
+
+KEEP_BEST = {"recon_mse": "min", "swap_accuracy": "max"}  # the two checkpoints the official code keeps
+
+
+def encode(E, x: torch.Tensor) -> torch.Tensor:
+    """Return E(x) in eval mode, fp32 on the CPU: (N, C_z, s, s) for x (N, C, S, S) in [-1, 1]."""
+    return infer(E, x, batch_size=256)
+
+
+def decode(G, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Return G(z, y) in eval mode, fp32 on the CPU: (N, C, S, S) in [-1, 1]; y (N, n_attr) any reals."""
+    return infer(G, z, y.float(), batch_size=256)
+
+
+def latent_accuracy(D, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Return D's accuracy per attribute (n_attr,) at reading y (N, n_attr) from latents z."""
+    return ((infer(D, z, batch_size=256) > 0) == (y > 0.5)).float().mean(0)
+
+
+def scores(nets: dict, oracle, faces, n: int | None = None) -> dict:
+    """Return the Fader numbers on (the first n of) `faces`, a FaceSet holding exactly the model's attrs.
+
+    swap_accuracy {attr: rate, ..., 'mean'}: fraction of faces whose oracle read-out of attr differs
+    from the original's after decoding with that attribute flipped (y_j -> 1 - y_j);
+    preserve_accuracy: fraction of the oracle's OTHER attributes unchanged by those edits (mean over
+    edits), preserve_vs_recon: the same against the reconstruction (what the edit itself changed,
+    reconstruction blur aside); recon_psnr (dB) of G(E(x), y) vs x; recon_mse; latent_disc_accuracy
+    (mean, and per attribute) of D reading y from E(x), with latent_disc_chance = majority-class rate.
+    """
+    x = to_range(faces.images[:n])
+    y = faces.attrs[:n].float()
+    names = list(faces.attr_names)
+    z = encode(nets["E"], x)
+    recon = decode(nets["G"], z, y)
+    swap, keep, keep_rec = {}, {}, {}
+    for j, name in enumerate(names):
+        edited = decode(nets["G"], z, flip_one(y, j))
+        swap[name] = metrics.flip_rate(oracle, x, edited, name)
+        keep[name] = metrics.preservation(oracle, x, edited, name)
+        keep_rec[name] = metrics.preservation(oracle, recon, edited, name)
+    lat = latent_accuracy(nets["D"], z, y)
+    chance = torch.maximum(y.mean(0), 1 - y.mean(0))
+    mean = sum(swap.values()) / len(swap)
+    return {"swap_accuracy": {**swap, "mean": mean}, "swap_accuracy_mean": mean,
+            "preserve_accuracy": sum(keep.values()) / len(keep), "preserve_accuracy_per_attr": keep,
+            "preserve_vs_recon": sum(keep_rec.values()) / len(keep_rec),
+            "recon_psnr": metrics.psnr(recon, x), "recon_mse": float(((recon - x) ** 2).mean()),
+            "latent_disc_accuracy": float(lat.mean()),
+            "latent_disc_accuracy_per_attr": dict(zip(names, lat.tolist())),
+            "latent_disc_chance": float(chance.mean()), "n_images": len(x)}
+
+
+def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int) -> dict:
+    """Return scores() on the first n test faces (the model's attributes selected)."""
+    return scores(nets, judges.oracle, test.select_attrs(list(cfg.attrs)), n)
+
+
+def val_tracker(oracle, valid, n: int = 512):
+    """Return epoch_end_fn(trainer) -> {'recon_mse', 'recon_psnr', 'swap_accuracy', 'latent_disc_accuracy'}
+    on the first n validation faces; with keep_best=KEEP_BEST the trainer keeps the two checkpoints
+    the official code keeps (best_rec, best_accu)."""
+    def on_epoch(trainer):
+        r = scores(trainer.modules, oracle, valid.select_attrs(list(trainer.config["attrs"])), n)
+        return {"recon_mse": r["recon_mse"], "recon_psnr": r["recon_psnr"],
+                "swap_accuracy": r["swap_accuracy_mean"], "latent_disc_accuracy": r["latent_disc_accuracy"]}
+
+    return on_epoch
+
+
+def load_nets(path: str | Path, cfg: FaderConfig, device="cpu", channels: int = 3) -> dict:
+    """Return {'E', 'G', 'D'} in eval mode from a fader checkpoint (last.pt, best_*.pt, epoch_*.pt).
+
+    Refuses (CheckpointMismatch, naming the differing settings) a checkpoint of another model or
+    configuration, e.g. one trained for other attributes.
+    """
+    nets = build_networks(cfg, channels)
+    load_modules(path, nets, model="fader", config=asdict(cfg))
+    return {k: m.to(device).eval() for k, m in nets.items()}
+
+
+def select_model(ckpt_dir: str | Path, nets: dict, cfg: FaderConfig, device="cpu", channels: int = 3,
+                 metric: str = "swap_accuracy") -> tuple[dict, str]:
+    """Return (nets to use from here on, their name): best_<metric>.pt, or the final weights `nets`
+    (put in eval mode) when no epoch has ended yet, so none was judged (a run stopped early)."""
+    best = Path(ckpt_dir) / f"best_{metric}.pt"
+    if best.is_file():
+        return load_nets(best, cfg, device, channels), best.name
+    print(f"no {best.name} yet (no epoch has ended, so none was judged): using the final weights")
+    for m in nets.values():
+        m.eval()
+    return nets, "final weights"
+
+
+def summary_row(result: dict) -> str:
+    """Return a one-line summary of scores()'s result."""
+    sw = result["swap_accuracy"]
+    per = " ".join(f"{k} {v:.3f}" for k, v in sw.items() if k != "mean")
+    return (f"swap {sw['mean']:.3f} ({per}) | preserve {result['preserve_accuracy']:.3f} "
+            f"(vs recon {result['preserve_vs_recon']:.3f}) | "
+            f"PSNR {result['recon_psnr']:.1f} dB | latent D acc {result['latent_disc_accuracy']:.3f} "
+            f"(chance {result['latent_disc_chance']:.3f})")

@@ -1,0 +1,124 @@
+"""Fader Networks' pictures and sliders (notebook 02): the attribute sweep figure, the ablation
+chart, decoding a user's own image, the fader sliders, the training figure.
+
+Pure render functions (tensors or bytes in, uint8 picture / read-out out) that the tests call,
+wrapped by helpers.ui.widgets.picture_view. Lample et al. 2017, figures 1 and 4.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...data.faces import to_range
+from ...ui.viz import make_grid, training_figure as _figure
+from ...ui.widgets import decode_upload, picture_view, readout_html, upload_bytes
+from .evaluate import decode, encode
+
+SWEEP = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)  # attribute values the figure slides through
+
+
+def render_sweep(nets: dict, x: torch.Tensor, y: torch.Tensor, j: int, values=SWEEP) -> np.ndarray:
+    """Return the reproduction figure for attribute j: uint8 picture, one row per face, columns
+    original | reconstruction | decoded with y_j set to each of `values` (others kept).
+
+    x: (N, C, S, S) in [-1, 1]; y: (N, n_attr) the faces' true attributes.
+    """
+    z = encode(nets["E"], x)
+    cols = [x.float().cpu(), decode(nets["G"], z, y)]
+    for v in values:
+        yv = y.clone().float()
+        yv[:, j] = float(v)
+        cols.append(decode(nets["G"], z, yv))
+    grid = torch.stack(cols, dim=1).flatten(0, 1)  # (N * (2 + V), C, S, S), row-major per face
+    return make_grid(grid, nrow=len(cols))
+
+
+def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=None) -> tuple[np.ndarray, dict]:
+    """Return (picture: the face | its edit with attributes = values, oracle read-out of the edit).
+
+    x: (1, C, S, S) or (C, S, S) in [-1, 1]; values: n_attr numbers (any reals, e.g. -1 .. 2).
+    The read-out is {attr: P(attr)} for attr_names (empty without an oracle).
+    """
+    x = x[None] if x.dim() == 3 else x
+    edited = decode(nets["G"], encode(nets["E"], x), torch.as_tensor([list(values)], dtype=torch.float32))
+    readout = {}
+    if oracle is not None and attr_names:
+        probs = oracle.predict(edited)[0]
+        readout = {n: float(probs[oracle.attr_names.index(n)]) for n in attr_names if n in oracle.attr_names}
+    return make_grid(torch.cat([x.float().cpu(), edited]), nrow=2), readout
+
+
+def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_names=None):
+    """Return render_fader's (picture, read-out) for an uploaded image's bytes (see decode_upload)."""
+    return render_fader(nets, decode_upload(data, size)[None], values, oracle, attr_names)
+
+
+def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int = 6):
+    """Return the fader widget: an image picker over `faces` (a FaceSet holding the model's
+    attributes), one slider per attribute (span, default -1 .. 2), a reset button, an upload box
+    for your own (aligned) face, the face | edit picture and the oracle's read-out.
+    """
+    import ipywidgets as W
+
+    names, size = list(faces.attr_names), faces.image_size
+    controls = {"pick": W.IntSlider(value=0, min=0, max=len(faces) - 1, description="test face"),
+                **{n: W.FloatSlider(value=float(faces.attrs[0, j]), min=span[0], max=span[1], step=0.1,
+                                    description=n[:14], continuous_update=False) for j, n in enumerate(names)},
+                "upload": W.FileUpload(accept="image/*", multiple=False, description="your face")}
+    note = ("<i>Your own image is centre-cropped and resized to "
+            f"{size}x{size}; it must be a face aligned like the training data (centred, upright, "
+            "filling the square), or the encoder sees something it never learnt.</i>")
+    source = {"upload": None}
+
+    def render(v, changed):
+        if changed == "upload":
+            source["upload"] = upload_bytes(v["upload"])
+        elif changed == "pick":
+            source["upload"] = None
+        values = [v[n] for n in names]
+        if source["upload"] is not None:
+            try:
+                pic, probs = render_upload(nets, source["upload"], values, size, oracle, names)
+            except ValueError:
+                source["upload"] = None
+                raise
+            return pic, readout_html("your image", probs, "oracle P(attribute) of the edit:")
+        pic, probs = render_fader(nets, to_range(faces.images[v["pick"]:v["pick"] + 1]), values, oracle, names)
+        return pic, readout_html(f"test face {v['pick']}", probs, "oracle P(attribute) of the edit:")
+
+    def to_own(box):
+        for j, n in enumerate(names):
+            box.controls[n].value = float(faces.attrs[box.controls["pick"].value, j])
+
+    return picture_view(controls, render, upscale, buttons={"reset to the face's own attributes": to_own}, note=note)
+
+
+def ablation_chart(results: dict, ax=None, title: str = "swap accuracy on the test faces (oracle)"):
+    """Draw grouped bars: one group per attribute (+ mean), one bar per model; return the axes.
+
+    results: {model label: {attr: swap accuracy, ..., 'mean': ...}}.
+    """
+    import matplotlib.pyplot as plt
+
+    labels = list(next(iter(results.values())))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3))
+    width = 0.8 / len(results)
+    for i, (model, acc) in enumerate(results.items()):
+        xs = np.arange(len(labels)) + (i - (len(results) - 1) / 2) * width
+        ax.bar_label(ax.bar(xs, [acc[k] for k in labels], width, label=model), fmt="%.2f", fontsize=7)
+    ax.set_xticks(np.arange(len(labels)), labels)
+    ax.set_ylim(0, 1.1)
+    ax.axhline(0.9, color="gray", ls=":", lw=1)
+    ax.set_ylabel("swap accuracy (oracle)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def training_figure(state):
+    """Draw the training losses and the per-epoch validation numbers; return the figure."""
+    return _figure({"state": state, "keys": ["rec_loss", "d_loss", "adv_loss"], "log": True},
+                   {"state": state, "keys": ["swap_accuracy", "latent_disc_accuracy"], "per": "epoch",
+                    "ylim": (0, 1.05), "title": "validation, per epoch"},
+                   {"state": state, "keys": ["recon_psnr"], "per": "epoch", "title": "reconstruction PSNR (dB)"})

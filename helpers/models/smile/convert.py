@@ -1,0 +1,90 @@
+"""Converting and scoring (notebook 03): x -> z = E(x) (refined against G) -> G(z, flipped class),
+and the numbers metrics.json reports."""
+from __future__ import annotations
+
+import torch
+
+from ...core.modules import infer
+from ...data.faces import to_range
+from ...eval.metrics import attribute_accuracy, fd_oracle as _fd, preservation, psnr
+from ...gan import generate, invert, sample_z
+from .config import EncoderConfig, GANConfig
+
+
+def encode(E, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (z_hat (N, z_dim), P(class) (N, A)) from E in eval mode, float32 on the CPU."""
+    z, logits = infer(E, x.float())
+    return z, torch.sigmoid(logits)
+
+
+def convert(G, E, x: torch.Tensor, c: torch.Tensor, target: torch.Tensor, latent_steps: int = 0,
+            latent_lr: float = 0.05, latent_prior: float = 1e-3, kind: str = "l2") -> dict:
+    """Return {'z', 'recon', 'converted'}: z = E(x) (refined), G(z, c) and G(z, target).
+
+    x: (N, C, H, W) in [-1, 1]; c: (N, A) its class (labels, or E's read-out for an upload);
+    target: (N, A) the class to render, e.g. 1 - c to flip the smile, or any value in between.
+    latent_steps > 0 refines E's guess per image against G (helpers.gan.invert, from E(x)).
+    """
+    c, target = c.float().reshape(len(x), -1), target.float().reshape(len(x), -1)
+    z, _ = encode(E, x)
+    if latent_steps > 0:
+        z, _ = invert(G, x, z, c, steps=latent_steps, lr=latent_lr, kind=kind, prior=latent_prior)
+    return {"z": z, "recon": generate(G, z, c), "converted": generate(G, z, target)}
+
+
+def class_accuracy(G, oracle, cfg: GANConfig, n: int = 2000, seed: int = 5) -> float:
+    """Return how often the oracle reads the class G was given (in [0, 1]; half the samples per class)."""
+    z = sample_z(n, cfg.z_dim, "normal", seed=seed)
+    c = (torch.arange(n) % 2).float()[:, None].repeat(1, len(cfg.attrs))  # (n, A): 0, 1, 0, 1, ...
+    return attribute_accuracy(oracle, generate(G, z, c), c, attr_names=list(cfg.attrs))["mean_accuracy"]
+
+
+def samples(G, cfg: GANConfig, real_fs, n: int = 2000, seed: int = 6) -> torch.Tensor:
+    """Return n samples (n, C, H, W) in [-1, 1] with classes drawn as in real_fs."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(len(real_fs), (n,), generator=g)
+    c = real_fs.attrs[idx][:, [real_fs.attr_index(a) for a in cfg.attrs]]
+    return generate(G, sample_z(n, cfg.z_dim, "normal", seed=seed), c)
+
+
+def fd_oracle(G, oracle, cfg: GANConfig, real_fs, n: int = 2000, seed: int = 6) -> float:
+    """Return the oracle FD between n samples (classes drawn as in real_fs) and n real_fs images."""
+    return _fd(oracle, samples(G, cfg, real_fs, n, seed), real_fs.sample(n, seed=2))
+
+
+def sample_index(n_total: int, n: int, seed: int = 0) -> torch.Tensor:
+    """Return the indices FaceSet.sample(n, seed) picks from a set of n_total faces (n <= n_total)."""
+    return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n]
+
+
+def conversion_metrics(G, E, oracle, faces, gan_cfg: GANConfig, enc_cfg: EncoderConfig, n: int = 1000,
+                       seed: int = 0, latent_steps: int | None = None) -> dict:
+    """Return the converter's scores on n real faces (e.g. the test split), each in [0, 1] or dB.
+
+    conversion_accuracy: the oracle reads the flipped class on G(E(x), 1 - c);
+    preserve_accuracy: the oracle's read-out of every other attribute is the same on x and on the
+    converted face; recon_psnr: PSNR of G(E(x), c) against x; class_from_E: E's class head vs labels.
+    latent_steps overrides enc_cfg.latent_steps (0: E's codes as they come).
+    """
+    idx = sample_index(len(faces), n, seed)
+    steps = enc_cfg.latent_steps if latent_steps is None else latent_steps
+    x = to_range(faces.images[idx])  # (n, C, H, W) in [-1, 1]
+    c = faces.attrs[idx][:, [faces.attr_index(a) for a in gan_cfg.attrs]]  # (n, A)
+    out = convert(G, E, x, c, 1 - c, steps, enc_cfg.latent_lr, enc_cfg.latent_prior, enc_cfg.loss)
+    names = list(gan_cfg.attrs)
+    _, p_cls = encode(E, x)
+    return {"conversion_accuracy": attribute_accuracy(oracle, out["converted"], 1 - c, attr_names=names)["mean_accuracy"],
+            "preserve_accuracy": preservation(oracle, x, out["converted"], names),
+            "recon_psnr": psnr(out["recon"], x),
+            "recon_class_accuracy": attribute_accuracy(oracle, out["recon"], c, attr_names=names)["mean_accuracy"],
+            "class_from_E": float(((p_cls > 0.5).float() == c).float().mean()),
+            "z_norm_ratio": float(out["z"].norm(dim=1).mean() / gan_cfg.z_dim ** 0.5)}
+
+
+def evaluate(nets: dict, cfg: GANConfig, judges, test, n: int) -> dict:
+    """Return one conditional GAN's scores: class accuracy and the judges' scores of its samples."""
+    from ...gan import sampler
+
+    G = sampler(nets)
+    return {"class_accuracy": class_accuracy(G, judges.oracle, cfg, n),
+            **judges.generated(samples(G, cfg, test, n), test.sample(n, seed=2))}

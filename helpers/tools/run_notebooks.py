@@ -1,0 +1,104 @@
+"""Execute notebooks headless with papermill: `python -m helpers.tools.run_notebooks [--profile demo] [NB ...]`.
+
+The profile reaches each kernel through FACEGAN_PROFILE (so no injected parameters cell). Executed
+copies go to outputs/<notebook>/<notebook>.ipynb, or back into notebooks/ with --inplace.
+`--data PATH` sets each notebook's `data` parameter (papermill injects it after the parameters cell).
+`--rehearse S` (`make rehearse`) runs the `full` profile with every training run capped at S seconds
+and two epochs (FACEGAN_REHEARSE), writing outputs and checkpoints under outputs/rehearsal/ and
+checkpoints_gan/rehearsal/ (emptied first: it trains from scratch) and never touching assets/.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from ..core import paths
+from ..core.config import REHEARSE_ENV
+
+
+def notebooks(names: list[str]) -> list[Path]:
+    """Return the notebooks to run: the named ones, or every notebooks/NN_*.ipynb in order."""
+    if not names:
+        return sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    found = []
+    for name in names:
+        path = Path(name)
+        if not path.is_file():
+            matches = sorted(paths.NOTEBOOKS.glob(f"{Path(name).stem}*.ipynb"))
+            if not matches:
+                raise SystemExit(f"no notebook matches {name!r} in {paths.NOTEBOOKS}")
+            path = matches[0]
+        found.append(path)
+    return found
+
+
+def publish_figures(notebook: str) -> list[Path]:
+    """Copy outputs/<notebook>/*.png into assets/<notebook>/ (the README shows those)."""
+    dest = paths.ASSETS / notebook
+    copied = []
+    for png in sorted((paths.OUTPUTS / notebook).glob("*.png")):
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, dest / png.name)
+        copied.append(dest / png.name)
+    return copied
+
+
+def main(argv=None) -> int:
+    import papermill
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("names", nargs="*", help="notebooks to run (default: all)")
+    ap.add_argument("--profile", default="demo", choices=["smoke", "demo", "full", "auto"])
+    ap.add_argument("--inplace", action="store_true", help="write the executed notebook back into notebooks/")
+    ap.add_argument("--data", default=None, help="the notebooks' `data` parameter (default: each notebook's own)")
+    ap.add_argument("--rehearse", type=float, default=None, metavar="S",
+                    help="full profile, every training run capped at S seconds and two epochs; "
+                         "results under outputs/rehearsal/")
+    args = ap.parse_args(argv)
+    nbs = notebooks(args.names)
+    if not nbs:
+        print(f"no notebooks in {paths.NOTEBOOKS} yet: nothing to run")
+        return 0
+    outputs = paths.OUTPUTS
+    if args.rehearse is not None:
+        if args.rehearse <= 0 or args.inplace:
+            ap.error("--rehearse takes a positive number of seconds and never writes back into notebooks/")
+        if args.profile == "demo":  # the default: a rehearsal is of the full profile
+            args.profile = "full"
+        outputs = paths.OUTPUTS / "rehearsal"
+        os.environ[REHEARSE_ENV] = str(args.rehearse)
+        os.environ["FACEGAN_OUTPUTS"] = str(outputs)
+        ckpts = paths.CHECKPOINTS / "rehearsal"
+        shutil.rmtree(ckpts, ignore_errors=True)  # a rehearsal trains from scratch, never resumes an old one
+        os.environ["FACEGAN_CHECKPOINTS"] = str(ckpts)
+    os.environ["FACEGAN_PROFILE"] = args.profile
+    if args.data is not None and Path(args.data).expanduser().exists():
+        args.data = str(Path(args.data).expanduser().resolve())  # kernels run inside notebooks/
+    params = {} if args.data is None else {"data": args.data}
+    failed = []
+    for nb in nbs:
+        out = nb if args.inplace else outputs / nb.stem / nb.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        print(f"== {nb.name} ({args.profile}{', rehearsal' if args.rehearse else ''}) -> {out}", flush=True)
+        try:
+            papermill.execute_notebook(str(nb), str(out), cwd=str(paths.NOTEBOOKS), kernel_name="python3",
+                                       parameters=params, progress_bar=False, log_output=False)
+            if args.profile != "smoke" and args.rehearse is None:
+                publish_figures(nb.stem)
+        except Exception as err:  # keep going: one broken notebook should not hide the others' results
+            failed.append(nb.name)
+            print(f"!! {nb.name} failed: {type(err).__name__}: {str(err)[:2000]}", file=sys.stderr)
+        print(f"   {nb.name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""What people look at: figures without torchvision, widgets (pure render functions + thin shells), source listings."""
