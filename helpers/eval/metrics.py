@@ -141,6 +141,13 @@ def attribute_accuracy(oracle, images, targets, attr_names=None) -> dict:
     return {"accuracy": per, "mean_accuracy": float(acc.mean())}
 
 
+def majority_accuracy(attrs) -> float:
+    """Return the mean accuracy (in [0.5, 1]) of always guessing each attribute's majority value:
+    the score a reader that ignores the images gets. attrs: (N, A) in {0, 1}."""
+    p = torch.as_tensor(attrs).float().mean(0)
+    return float(torch.maximum(p, 1 - p).mean())
+
+
 def flip_rate(oracle, before, after, attr_idx) -> float:
     """Return the fraction of images (in [0, 1]) whose oracle read-out of one attribute flips.
 

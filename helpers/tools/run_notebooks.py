@@ -1,7 +1,9 @@
 """Execute notebooks headless with papermill: `python -m helpers.tools.run_notebooks [--profile demo] [NB ...]`.
 
 The profile reaches each kernel through FACEGAN_PROFILE (so no injected parameters cell). Executed
-copies go to outputs/<notebook>/<notebook>.ipynb, or back into notebooks/ with --inplace.
+copies go to outputs/<notebook>/<notebook>.ipynb, or back into notebooks/ with --inplace (`make
+publish`: then the figures and metrics.json are copied to assets/<notebook>/ and the README's
+results table is regenerated from them).
 `--data PATH` sets each notebook's `data` parameter (papermill injects it after the parameters cell).
 `--rehearse S` (`make rehearse`) runs the `full` profile with every training run capped at S seconds
 and two epochs (FACEGAN_REHEARSE), writing outputs and checkpoints under outputs/rehearsal/ and
@@ -36,14 +38,15 @@ def notebooks(names: list[str]) -> list[Path]:
     return found
 
 
-def publish_figures(notebook: str) -> list[Path]:
-    """Copy outputs/<notebook>/*.png into assets/<notebook>/ (the README shows those)."""
+def publish(notebook: str) -> list[Path]:
+    """Copy outputs/<notebook>/*.png and its metrics.json into assets/<notebook>/ (the README shows
+    those figures, and its results table is generated from those metrics)."""
     dest = paths.ASSETS / notebook
     copied = []
-    for png in sorted((paths.OUTPUTS / notebook).glob("*.png")):
+    for src in sorted((paths.OUTPUTS / notebook).glob("*.png")) + sorted((paths.OUTPUTS / notebook).glob("metrics.json")):
         dest.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, dest / png.name)
-        copied.append(dest / png.name)
+        shutil.copyfile(src, dest / src.name)
+        copied.append(dest / src.name)
     return copied
 
 
@@ -88,12 +91,16 @@ def main(argv=None) -> int:
         try:
             papermill.execute_notebook(str(nb), str(out), cwd=str(paths.NOTEBOOKS), kernel_name="python3",
                                        parameters=params, progress_bar=False, log_output=False)
-            if args.profile != "smoke" and args.rehearse is None:
-                publish_figures(nb.stem)
+            if args.inplace and args.profile != "smoke":  # make publish: what the README shows and tabulates
+                publish(nb.stem)
         except Exception as err:  # keep going: one broken notebook should not hide the others' results
             failed.append(nb.name)
             print(f"!! {nb.name} failed: {type(err).__name__}: {str(err)[:2000]}", file=sys.stderr)
         print(f"   {nb.name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.inplace and args.profile != "smoke":
+        from .readme import rewrite
+
+        print("README.md results table", "rewritten" if rewrite(paths.ROOT / "README.md") else "unchanged")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -85,7 +85,7 @@ def _smoke_gan(**kw) -> GANConfig:
 
 
 def _smoke_encoder(**kw) -> EncoderConfig:
-    return EncoderConfig(e_conv_dim=16, batch_size=32, epochs=2, max_seconds=4, max_images=256, **kw)
+    return EncoderConfig(e_conv_dim=16, batch_size=32, epochs=6, max_seconds=4, max_images=256, **kw)
 
 
 PRESETS = {

@@ -32,6 +32,15 @@ def convert(G, E, x: torch.Tensor, c: torch.Tensor, target: torch.Tensor, latent
     return {"z": z, "recon": generate(G, z, c), "converted": generate(G, z, target)}
 
 
+def latent_cycle_error(E, G, cfg: GANConfig, n: int = 512, seed: int = 3) -> float:
+    """Return mean ||E(G(z, c)) - z||^2 over n prior draws z ~ N(0, I), half of each class: how well
+    E finds the code G drew from (about 1 for an encoder that always answers 0)."""
+    z = sample_z(n, cfg.z_dim, "normal", seed=seed)
+    c = (torch.arange(n) % 2).float()[:, None].repeat(1, len(cfg.attrs))
+    z_hat, _ = encode(E, generate(G, z, c))
+    return float((z_hat - z).pow(2).mean())
+
+
 def class_accuracy(G, oracle, cfg: GANConfig, n: int = 2000, seed: int = 5) -> float:
     """Return how often the oracle reads the class G was given (in [0, 1]; half the samples per class)."""
     z = sample_z(n, cfg.z_dim, "normal", seed=seed)
