@@ -1,5 +1,6 @@
 # Face GAN Lab. Two commands on a fresh machine:
 #   make run    execute every notebook headless (demo profile): executed copies, figures, metrics in outputs/
+#               (DATA=path/to/celeba trains on a real folder instead of the embedded faces)
 #   make test   strict nbval on the notebooks (smoke profile) + problem_unittests.py + unit tests
 #   make test-browser  every notebook in JupyterLab + headless Chromium: Run All, move every slider (tests/browser)
 #   make app NB=01     a notebook's sliders as a Voila dashboard on 127.0.0.1 (PROFILE=smoke for a quick look)
@@ -9,25 +10,28 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROFILE ?= demo
 NB      ?=
+DATA    ?=
+DATA_ARG = $(if $(DATA),--data $(DATA),)
 
-.PHONY: run test test-browser chromium app lab bench data publish rehearse gpu-check clean-cache help
+.PHONY: run test test-browser chromium app lab bench bench-quality data publish rehearse gpu-check clean-cache help
 
 help:
-	@echo "make run | test | test-browser | app NB=NN | lab | bench | data | publish | rehearse | gpu-check (see README)"
+	@echo "make run | test | test-browser | app NB=NN | lab | bench | bench-quality | data | publish | rehearse | gpu-check (see README)"
 
-# A fresh venv whenever requirements.txt changes; torch is pinned there (2.13.0: CPU build here,
+# A fresh venv whenever the requirements change; torch is pinned there (2.13.0: CPU build here,
 # CUDA build on a GPU machine).
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-nodeps.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 data: $(STAMP)
 	$(BIN)/python -m helpers.data synth --out data/synthfaces --n 20000 --size 64 --if-missing
 
 run: data
-	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) $(NB)
+	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) $(DATA_ARG) $(NB)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --nbval notebooks/ problem_unittests.py tests/ --ignore=tests/browser
@@ -55,7 +59,8 @@ app: $(BROWSER_STAMP)
 	echo "Voila: $$nb ($(PROFILE) profile) on http://127.0.0.1:$(APP_PORT)/ (Ctrl-C stops it)"; \
 	FACEGAN_PROFILE=$(PROFILE) $(BIN)/voila "$$nb" --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1 --show_tracebacks=True
 
-# Re-execute the notebooks in place (demo profile) and refresh assets/: what we commit.
+# Re-execute the notebooks in place (demo profile), refresh assets/ (figures, metrics.json) and the
+# README's results table from them: what we commit.
 publish: data
 	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) --inplace $(NB)
 
@@ -80,6 +85,11 @@ lab: $(STAMP)
 
 bench: data
 	$(BIN)/python -m helpers.tools.bench
+
+# Our DCGAN against pytorch/examples' on real faces, equal minutes: outputs/bench_quality/ (skipped without them).
+QUALITY_DATA ?= ../shared/data/celeba_dev
+bench-quality: $(STAMP)
+	$(BIN)/python -m helpers.tools.bench_quality --data $(QUALITY_DATA)
 
 clean-cache:
 	rm -rf data/cache

@@ -35,6 +35,7 @@ class FaceSet:
     key: str
     name: str
     split: str
+    identity: torch.Tensor | None = None  # (N,) person ids, where the source has them (CelebA, LFW folders)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -63,7 +64,8 @@ class FaceSet:
 
     def subset(self, index) -> "FaceSet":
         """Return the faces at `index` (a slice, mask or index tensor)."""
-        return FaceSet(self.images[index], self.attrs[index], list(self.attr_names), self.key, self.name, self.split)
+        ids = None if self.identity is None else self.identity[index]
+        return FaceSet(self.images[index], self.attrs[index], list(self.attr_names), self.key, self.name, self.split, ids)
 
     def head(self, n: int | None) -> "FaceSet":
         """Return the first n faces (all of them when n is None)."""
@@ -72,7 +74,7 @@ class FaceSet:
     def select_attrs(self, names: list[str]) -> "FaceSet":
         """Return the same faces with only the named attribute columns, in that order."""
         cols = [self.attr_index(n) for n in names]
-        return FaceSet(self.images, self.attrs[:, cols], list(names), self.key, self.name, self.split)
+        return FaceSet(self.images, self.attrs[:, cols], list(names), self.key, self.name, self.split, self.identity)
 
     def sample(self, n: int, seed: int = 0, feature_range=(-1, 1)) -> torch.Tensor:
         """Return n faces picked at random (without replacement where possible) as float in feature_range."""
@@ -222,9 +224,10 @@ def load_faces(data: str | Path = "synthetic", image_size: int = 32, *, split: s
     if len(index) == 0:
         raise DataError(f"split {split!r} of {data} is empty: check list_eval_partition, or use split='all'")
     name = src.root.name if src.root else src.kind
+    identity = None if src.identity is None else torch.from_numpy(src.identity[index])
     return FaceSet(images=torch.from_numpy(np.ascontiguousarray(images[index])),
                    attrs=torch.from_numpy(attr_values[index].astype(np.float32)),
-                   attr_names=list(src.attr_names), key=key, name=name, split=split)
+                   attr_names=list(src.attr_names), key=key, name=name, split=split, identity=identity)
 
 
 def pipeline_speed(data: str | Path = "synthetic", size: int = 64, n: int = 2000) -> dict:

@@ -30,6 +30,7 @@ class Source:
     attrs: np.ndarray | None = None  # (N, A) uint8 in {0, 1}
     partition: np.ndarray | None = None  # (N,) 0 train / 1 valid / 2 test
     pixels: np.ndarray | None = None  # (N, C, H, W) uint8, for in-memory sources
+    identity: np.ndarray | None = None  # (N,) int person id (CelebA's identity file, LFW's person folders)
     fingerprint: str = ""  # changes when the source's content listing changes
 
 
@@ -141,8 +142,22 @@ def read_celeba(root: Path, attrs: list[str] | None = None) -> Source:
         partition = np.array([parts.get(n, 0) for n in names], dtype=np.int8)
     stat = attr_path.stat()
     return Source(kind="celeba", root=root, files=[img_dir / n for n in names], attr_names=attr_names,
-                  attrs=values, partition=partition,
+                  attrs=values, partition=partition, identity=read_identity_file(root, names),
                   fingerprint=f"{len(names)}:{stat.st_size}:{int(stat.st_mtime)}")
+
+
+def read_identity_file(root: Path, names: list[str]) -> np.ndarray | None:
+    """Return the person id of each named image from CelebA's identity_CelebA.txt (-1 where it has
+    none), or None when the folder has no such file."""
+    path = root / "identity_CelebA.txt"
+    if not path.is_file():
+        return None
+    ids = {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            ids[parts[0]] = int(parts[1])
+    return np.array([ids.get(n, -1) for n in names], dtype=np.int64)
 
 
 def read_folder(root: Path) -> Source:
@@ -152,7 +167,10 @@ def read_folder(root: Path) -> Source:
         raise DataError(f"{root} contains no .jpg/.jpeg/.png/.ppm/.pgm images (searched recursively): "
                         f"put face images there, or {HELP_DATA}")
     size = sum(p.stat().st_size for p in files[:: max(1, len(files) // 1000)])
-    return Source(kind="folder", root=root, files=files, fingerprint=f"{len(files)}:{size}")
+    # LFW-style person folders (root/<Person_Name>/<Person_Name>_0001.jpg): the folder is the person.
+    people = {name: i for i, name in enumerate(sorted({p.parent.name for p in files}))}
+    identity = np.array([people[p.parent.name] for p in files], dtype=np.int64) if len(people) > 1 else None
+    return Source(kind="folder", root=root, files=files, identity=identity, fingerprint=f"{len(files)}:{size}")
 
 
 def read_lfw100() -> Source:

@@ -245,12 +245,21 @@ def fd_reference(oracle, set_a, set_b, n: int = 2000, blur: int = 0) -> dict:
     (bilinear) against real, i.e. what a model scores whose only flaw is that much blur.
     """
     real_a, real_b = set_a.sample(n, seed=1), set_b.sample(n, seed=2)
-    noise = torch.rand(real_a.shape, generator=torch.Generator().manual_seed(3)) * 2 - 1
-    out = {"fd_oracle_floor": fd_oracle(oracle, real_a, real_b), "fd_oracle_noise": fd_oracle(oracle, noise, real_b)}
+    out = {"fd_oracle_floor": fd_oracle(oracle, real_a, real_b), "fd_oracle_noise": fd_oracle(oracle, noise_like(real_a), real_b)}
     if blur > 1:
-        soft = F.interpolate(F.avg_pool2d(real_a, blur), size=real_a.shape[-2:], mode="bilinear", align_corners=False)
-        out[f"fd_oracle_blur{blur}"] = fd_oracle(oracle, soft, real_b)
+        out[f"fd_oracle_blur{blur}"] = fd_oracle(oracle, blurred(real_a, blur), real_b)
     return out
+
+
+def blurred(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Return images (N, C, H, W) in [-1, 1] average-pooled by `factor` and scaled back up (bilinear):
+    what a model whose only flaw is that much blur would draw."""
+    return F.interpolate(F.avg_pool2d(images, factor), size=images.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def noise_like(images: torch.Tensor, seed: int = 3) -> torch.Tensor:
+    """Return uniform noise in [-1, 1] of the images' shape (a repeatable 'model' that learnt nothing)."""
+    return torch.rand(images.shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
 

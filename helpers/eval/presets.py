@@ -12,17 +12,19 @@ class EvalConfig:
 
     image_size: int = run_field(32)  # px notebook 00 loads the data at (the demo models' size)
     oracle_seconds: float = run_field(60)  # oracle training budget (cached per data set afterwards)
-    fd_samples: int = run_field(2000, rehearsal_max=500)  # generated and real images per side for reported FD/FID/KID
+    fd_samples: int = run_field(2000, rehearsal_max=500)  # generated and real images per side for the reported oracle FD
+    fid_samples: int = run_field(2000, rehearsal_max=256)  # ... for FID / KID and the face detector (Inception is slow on a CPU)
+    identity_samples: int = run_field(300, rehearsal_max=100)  # edits the face-identity judge compares (slower still)
     fd_samples_epoch: int = run_field(1000, rehearsal_max=250)  # per side for the cheap FD tracked every epoch
     direction_samples: int = run_field(4000, rehearsal_max=1000)  # latents labelled to find attribute directions
     speed_images: int = run_field(1000, rehearsal_max=500)  # images decoded to time the data pipeline (notebook 00)
 
 
 PRESETS = {
-    "smoke": EvalConfig(oracle_seconds=10, fd_samples=256, fd_samples_epoch=128, direction_samples=512,
+    "smoke": EvalConfig(oracle_seconds=10, fd_samples=256, fid_samples=64, identity_samples=16, fd_samples_epoch=128, direction_samples=512,
                         speed_images=200),
     "demo": EvalConfig(),
-    "full": EvalConfig(image_size=64, oracle_seconds=300, fd_samples=5000, fd_samples_epoch=2000,
+    "full": EvalConfig(image_size=64, oracle_seconds=300, fd_samples=5000, fid_samples=10000, identity_samples=2000, fd_samples_epoch=2000,
                        direction_samples=10000, speed_images=5000),
 }
 

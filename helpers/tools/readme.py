@@ -37,7 +37,8 @@ ROWS = [
     ("05_lapgan", "nearest-neighbour ratio (LFW)", "nn_distance_ratio", "{:.2f}", (">=", 0.9)),
 ]
 # The field's yardsticks, where a notebook measured them (helpers/eval, docs/metrics.md).
-YARDSTICKS = [("fid", "FID {:.1f}"), ("kid", "KID {:.4f}"), ("face_detect_rate", "faces found {:.2f}")]
+YARDSTICKS = [("fid", "FID {:.1f}"), ("kid", "KID {:.4f}"), ("face_detect_rate", "faces found {:.2f}"),
+              ("identity_kept", "identity kept {:.2f}")]
 
 
 def metrics_path(notebook: str, root: Path | None = None) -> Path:

@@ -1,12 +1,16 @@
 """Drive a notebook page in headless Chromium: Run All, read errors, move every control.
 
 The slider check (`exercise_controls`) is shared by JupyterLab, Voila and the broken-fixture test:
-for every control it snapshots what the control's output area shows (each picture's bytes, each
-HTML read-out), moves the control once (keyboard on the slider handle, falling back to a mouse
-drag), waits (bounded) for that snapshot to change and records whether it did, plus any error the
-kernel sent meanwhile (KernelWire) or logged. `failures(report)` turns the report into readable
-failure lines. Widget types that are deliberately not driven are listed in SKIPPED_TYPES: the
-notebooks test those through their render functions instead.
+for every control it snapshots what the control's output area shows (each picture's bytes, and
+apart from them each HTML read-out), moves the control once (keyboard on a slider handle, falling
+back to a mouse drag; a click on a toggle, checkbox or button; a generated PNG for an upload),
+waits (bounded) for the pictures to change and records whether they did, plus any error the kernel
+sent meanwhile (KernelWire) or logged. A control counts as working only when a picture changed: a
+read-out that echoes the control's own value proves nothing about the picture. A control whose
+purpose is text (it drives a read-out, no picture) says so with the CSS class TEXT_ONLY (in Python:
+`widget.add_class("fg-text-only")`); then its read-out must change. `failures(report)` turns the
+report into readable failure lines. Widget types that are deliberately not driven are listed in
+SKIPPED_TYPES.
 """
 from __future__ import annotations
 
@@ -26,10 +30,6 @@ VIEWPORT = {"width": 1400, "height": 1000}
 
 # Widget types found in a page but never driven, and why. By type, never by notebook.
 SKIPPED_TYPES = {
-    "upload": "FileUpload needs a real file from the user's disk; notebooks test uploads through "
-              "their render functions (unit tests call them with an image)",
-    "button": "a Button is an action (reset, resample), not a view of a value; the sliders it acts "
-              "on are driven themselves",
     "text": "free-text inputs have no 'next value' to move to",
 }
 # What counts as a control to drive, and what is on the skip-list (CSS classes of ipywidgets 8).
@@ -37,10 +37,14 @@ CONTROL_SELECTORS = {
     "slider": ".widget-slider",
     "toggle": ".widget-toggle-buttons",
     "dropdown": ".widget-dropdown",
+    "checkbox": ".widget-checkbox",
     "upload": ".widget-upload",
     "button": ".widget-button:not(.widget-toggle-button):not(.widget-upload)",
     "text": ".widget-text, .widget-textarea",
 }
+TEXT_ONLY = "fg-text-only"  # CSS class of a control that drives a read-out only, no picture
+# An image for upload controls: an 80x64 gradient, so a centre crop of it differs from any face shown.
+UPLOAD_PNG = Path(os.environ.get("FACEGAN_BROWSER_UPLOAD", "")) if os.environ.get("FACEGAN_BROWSER_UPLOAD") else None
 class NotebookTimeout(RuntimeError):
     """Run All did not finish within the bounded wait."""
 
@@ -179,7 +183,7 @@ _JS_TAG_CONTROLS = """(selectors) => {
   return out;
 }"""
 
-# What a control's output area shows: each picture's bytes and each read-out's HTML, hashed.
+# What a control's output area shows: each picture's bytes and, apart, each read-out's HTML, hashed.
 _JS_SIGNATURE = """async (scopeId) => {
   const scope = document.querySelector(`[data-fg-scope="${scopeId}"]`);
   if (!scope) return null;
@@ -187,25 +191,25 @@ _JS_SIGNATURE = """async (scopeId) => {
       h ^= bytes[i]; h = Math.imul(h, 0x01000193) >>> 0; } return h.toString(16) + '/' + bytes.length; };
   const enc = new TextEncoder();
   const inControl = (el) => el.closest('[data-fg-control]') !== null;
-  const parts = [];
-  for (const img of scope.querySelectorAll('img')) {
-    if (inControl(img)) continue;
-    const src = img.getAttribute('src') || '';
+  const img = [], html = [];
+  for (const el of scope.querySelectorAll('img')) {
+    if (inControl(el)) continue;
+    const src = el.getAttribute('src') || '';
     let h = null;
     if (src.startsWith('blob:')) {
       try { h = fnv(new Uint8Array(await (await fetch(src)).arrayBuffer())); } catch (e) { h = 'blob ' + src; }
     } else { h = fnv(enc.encode(src)); }
-    parts.push('img ' + h);
+    img.push(h);
   }
   for (const c of scope.querySelectorAll('canvas')) {
     if (inControl(c)) continue;
-    try { parts.push('canvas ' + fnv(enc.encode(c.toDataURL()))); } catch (e) {}
+    try { img.push('canvas ' + fnv(enc.encode(c.toDataURL()))); } catch (e) {}
   }
   for (const el of scope.querySelectorAll('.widget-html-content, .widget-output .jp-OutputArea-output')) {
     if (inControl(el)) continue;
-    parts.push('html ' + fnv(enc.encode(el.innerHTML)));
+    html.push(fnv(enc.encode(el.innerHTML)));
   }
-  return parts.join(' | ');
+  return {img: img.join(' | '), html: html.join(' | ')};
 }"""
 
 _JS_VALUE = """(i) => {
@@ -215,10 +219,12 @@ _JS_VALUE = """(i) => {
   const readout = el.querySelector('.widget-readout');
   const active = el.querySelector('.mod-active');
   const sel = el.querySelector('select');
+  const box = el.querySelector('input[type=checkbox]');
   return {now: h ? h.getAttribute('aria-valuenow') : null, min: h ? h.getAttribute('aria-valuemin') : null,
           max: h ? h.getAttribute('aria-valuemax') : null,
           text: readout ? (readout.innerText || readout.value || '').trim() : null,
-          active: active ? active.innerText.trim() : null, select: sel ? sel.value : null};
+          active: active ? active.innerText.trim() : null, select: sel ? sel.value : null,
+          checked: box ? box.checked : null, text_only: el.classList.contains('fg-text-only')};
 }"""
 
 
@@ -231,7 +237,9 @@ class ControlResult:
     label: str
     scope: str
     moved: bool = False
-    changed: bool = False
+    changed: bool = False  # the picture changed (the read-out, for a text-only control)
+    text_only: bool = False  # declared (CSS class TEXT_ONLY) to drive a read-out, not a picture
+    readout_changed: bool = False
     skipped: str = ""
     value_before: str = ""
     value_after: str = ""
@@ -263,7 +271,10 @@ class Report:
 def _value_str(v: dict | None) -> str:
     if not v:
         return "?"
-    return str(v.get("text") or v.get("now") or v.get("active") or v.get("select"))
+    for key in ("text", "now", "active", "select", "checked"):
+        if v.get(key) is not None:
+            return str(v[key])
+    return "?"
 
 
 def _stable_signature(page, scope: str, timeout: float = 10.0, quiet: float = 1.0):
@@ -351,6 +362,40 @@ def _move(page, ctl: dict, v0: dict | None) -> None:
         others = [v for v in values if v != select.input_value()]
         if others:
             select.select_option(others[0])
+    elif ctl["kind"] == "checkbox":
+        box = root.locator("input[type=checkbox]").first
+        box.scroll_into_view_if_needed(timeout=10_000)
+        box.click()
+    elif ctl["kind"] == "button":
+        root.scroll_into_view_if_needed(timeout=10_000)
+        root.click()
+    elif ctl["kind"] == "upload":  # its file input is not in the page: answer the file chooser it opens
+        root.scroll_into_view_if_needed(timeout=10_000)
+        with page.expect_file_chooser(timeout=10_000) as chooser:
+            root.click()
+        chooser.value.set_files(str(upload_png()))
+
+
+def upload_png() -> Path:
+    """Return a PNG to feed upload controls (written once to a temp folder)."""
+    global UPLOAD_PNG
+    if UPLOAD_PNG is None or not UPLOAD_PNG.is_file():
+        import tempfile
+
+        import numpy as np
+        from PIL import Image
+
+        ramp = np.linspace(0, 255, 80, dtype=np.uint8)
+        arr = np.stack([np.tile(ramp, (64, 1)), np.tile(ramp[::-1], (64, 1)), np.full((64, 80), 90, np.uint8)], -1)
+        UPLOAD_PNG = Path(tempfile.mkdtemp(prefix="fg-upload-")) / "upload.png"
+        Image.fromarray(arr).save(UPLOAD_PNG)
+    return UPLOAD_PNG
+
+
+def _acted(kind: str, v0: dict | None, v1: dict | None) -> bool:
+    """True when the control took the action: a new value, or (buttons and uploads, which hold no
+    value to read) a click or file that went through."""
+    return kind in ("button", "upload") or (v1 is not None and v1 != v0)
 
 
 def exercise_controls(page, report: Report, shots_dir: Path | None = None, log_probe=None,
@@ -382,18 +427,25 @@ def exercise_controls(page, report: Report, shots_dir: Path | None = None, log_p
         if wire:
             wire.take()
         v0 = page.evaluate(_JS_VALUE, ctl["index"])
+        res.text_only = bool(v0 and v0.get("text_only"))
+        acted = False
         try:
             _move(page, ctl, v0)
+            acted = True
         except Exception as exc:  # noqa: BLE001 - recorded as a failure of this control
             res.note = f"could not move it: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-        v1 = _poll(lambda: (lambda v: v if v != v0 else None)(page.evaluate(_JS_VALUE, ctl["index"])), 3, 0.2)
+        v1 = _poll(lambda: (lambda v: v if v != v0 else None)(page.evaluate(_JS_VALUE, ctl["index"])),
+                   3 if ctl["kind"] not in ("button", "upload") else 0.5, 0.2)
         res.value_before, res.value_after = _value_str(v0), _value_str(v1 or v0)
-        res.moved = v1 is not None
+        res.moved = acted and _acted(ctl["kind"], v0, v1)
         if res.moved:
-            res.changed = bool(_poll(lambda: page.evaluate(_JS_SIGNATURE, ctl["scope"]) != before,
-                                     change_timeout, 0.25))
-            if res.changed:  # let later updates land before the next control
-                _stable_signature(page, ctl["scope"], quiet=0.75)
+            key = "html" if res.text_only else "img"
+            changed = _poll(lambda: (lambda sig: sig if sig and sig[key] != before[key] else None)(
+                page.evaluate(_JS_SIGNATURE, ctl["scope"])), change_timeout, 0.25)
+            res.changed = bool(changed)
+            after = _stable_signature(page, ctl["scope"], quiet=0.75) if res.changed else \
+                page.evaluate(_JS_SIGNATURE, ctl["scope"])
+            res.readout_changed = bool(after and before and after["html"] != before["html"])
         time.sleep(0.3)
         page.evaluate("() => 0")  # let pending websocket events reach the wire
         res.kernel_errors = (wire.take() if wire else []) + (_kernel_errors(log_probe()) if log_probe else [])
@@ -423,8 +475,11 @@ def failures(report: Report, expected: dict | None = None) -> list[str]:
         what = f"{c.kind} '{c.label}' (output area {c.scope})"
         if not c.moved:
             out.append(f"{what}: did not move ({c.note or 'value stayed ' + c.value_before})")
+        elif not c.changed and c.text_only:
+            out.append(f"{what}: moved {c.value_before} -> {c.value_after} but the read-out it drives did not change")
         elif not c.changed:
-            out.append(f"{what}: moved {c.value_before} -> {c.value_after} but the picture/read-out it drives did not change")
+            out.append(f"{what}: moved {c.value_before} -> {c.value_after} but the picture did not change"
+                       + (" (only a read-out did)" if c.readout_changed else ""))
         if c.kernel_errors:
             out.append(f"{what}: the kernel logged {'; '.join(c.kernel_errors)}")
     for kind, n in (expected or {}).items():
@@ -439,6 +494,7 @@ def summary(report: Report) -> str:
     rows = [f"{report.name}: run {report.run_seconds:.1f} s, controls {report.control_seconds:.1f} s"]
     for c in report.controls:
         state = "skipped" if c.skipped else ("ok" if c.ok else "FAIL")
+        drives = "read-out" if c.text_only else "picture"
         rows.append(f"  [{state:7}] {c.kind:8} {c.label[:24]:24} {c.value_before} -> {c.value_after}"
-                    f" changed={c.changed} {c.seconds:.1f}s {' '.join(c.kernel_errors)[:80]}")
+                    f" {drives} changed={c.changed} {c.seconds:.1f}s {' '.join(c.kernel_errors)[:80]}")
     return "\n".join(rows)

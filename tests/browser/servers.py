@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Kernel-side widget class name -> control kind, for the census cell (see CENSUS_SOURCE).
-CENSUS_KINDS = {"slider": r"Slider$", "toggle": r"^ToggleButtons$", "dropdown": r"^Dropdown$"}
+CENSUS_KINDS = {"slider": r"Slider$", "toggle": r"^ToggleButtons$", "dropdown": r"^Dropdown$", "checkbox": r"^Checkbox$",
+                "button": r"^Button$", "upload": r"^FileUpload$"}
 CENSUS_MARK = "FACEGAN_WIDGET_CENSUS"
 CENSUS_SOURCE = f'''# appended by tests/browser: which widgets the kernel created (the page must show them all)
 import json as _fg_json

@@ -1,47 +1,56 @@
-"""The check can fail: run it on a fixture notebook with sliders broken on purpose.
+"""The check can fail: run it on a fixture notebook with controls broken on purpose.
 
-tests/browser/fixtures/broken_sliders.ipynb has a working slider (`good`), a slider whose callback
-raises (`raises`), one whose callback redraws the old picture (`stuck`), a slider and a toggle that
-drive an HTML read-out (`readout`, `mode`), an upload widget and a last cell that raises. The very
-code that checks the real notebooks must pass the working ones and report every broken one.
+tests/browser/fixtures/broken_sliders.ipynb has working controls (`good`, the `flip` checkbox, the
+`brighter` button, an upload), two declared text-only controls (`readout`, the `mode` toggle), and
+broken ones: `raises` (its callback raises), `stuck` (it redraws the old picture), `frozen` (its
+read-out follows it, its picture does not), the `deaf` button (no handler), and a last cell that
+raises. The very code that checks the real notebooks must pass the working ones and report every
+broken one.
 """
 from .conftest import check_in_lab, check_in_voila
 from . import harness, servers
 
 
-def test_check_reports_the_broken_sliders(lab, page):
-    # a short wait for the picture: the broken sliders never change, so each costs the full wait
+def _by_label(report):
+    return {c.label: c for c in report.controls}
+
+
+def test_check_reports_the_broken_controls(lab, page):
+    # a short wait for the picture: the broken controls never change, so each costs the full wait
     report = check_in_lab(lab, page, servers.FIXTURES / "broken_sliders.ipynb", "fixtures/broken_sliders.ipynb",
                           "fixture_broken_sliders", change_timeout=5)
-    by_label = {c.label: c for c in report.controls}
+    by = _by_label(report)
     kinds = sorted(c.kind for c in report.controls)
-    assert kinds == ["slider"] * 4 + ["toggle", "upload"], kinds
-    assert {"good", "raises", "stuck", "readout"} <= set(by_label), by_label.keys()
+    assert kinds == ["button"] * 2 + ["checkbox"] + ["slider"] * 5 + ["toggle", "upload"], kinds
+    assert {"good", "raises", "stuck", "readout", "frozen", "brighter", "deaf", "flip", "upload"} <= set(by), by.keys()
 
-    # positive controls: a picture and an HTML read-out that do follow their controls pass
-    assert by_label["good"].ok and by_label["good"].changed, by_label["good"]
-    assert by_label["readout"].ok, by_label["readout"]
+    # positive controls: pictures that follow their controls, and read-outs of declared text-only controls
+    for name in ("good", "flip", "brighter", "upload"):
+        assert by[name].ok and by[name].changed and not by[name].text_only, by[name]
+    assert by["readout"].text_only and by["readout"].ok, by["readout"]
     toggle = next(c for c in report.controls if c.kind == "toggle")
-    assert toggle.ok, toggle
-    # the broken ones are caught: moved, but the picture never changed
-    for name in ("raises", "stuck"):
-        c = by_label[name]
+    assert toggle.text_only and toggle.ok, toggle
+    # the broken ones are caught: moved (or clicked), but the picture never changed
+    for name in ("raises", "stuck", "frozen", "deaf"):
+        c = by[name]
         assert c.moved and not c.changed and not c.ok, c
+    assert by["frozen"].readout_changed  # a read-out that echoes the slider is not enough
     # the raising callback's traceback reached the report through the kernel log
-    assert any("deliberately broken" in e for e in by_label["raises"].kernel_errors), by_label["raises"]
-    # upload widgets are skipped by type, with the reason
-    upload = next(c for c in report.controls if c.kind == "upload")
-    assert upload.skipped and upload.ok
+    assert any("deliberately broken" in e for e in by["raises"].kernel_errors), by["raises"]
     # the last cell's error is seen
     assert any("deliberate error" in e for e in report.errors), report.errors
 
     problems = harness.failures(report)
     text = "\n".join(problems)
-    assert "'raises'" in text and "'stuck'" in text and "deliberate error" in text, text
-    assert "'good'" not in text and "'readout'" not in text, text
+    for name in ("raises", "stuck", "frozen", "deaf"):
+        assert f"'{name}'" in text, text
+    assert "'frozen' (output area" in text and "only a read-out did" in text, text
+    assert "deliberate error" in text, text
+    for name in ("good", "readout", "flip", "brighter", "upload"):
+        assert f"'{name}'" not in text, text
 
 
-def test_check_reports_the_broken_sliders_in_voila(workdir, env, page):
+def test_frozen_picture_is_reported_in_voila_too(workdir, env, page):
     """Same fixture as a Voila dashboard, less its raising last cell (Voila shows only the error then)."""
     import nbformat
 
@@ -52,9 +61,10 @@ def test_check_reports_the_broken_sliders_in_voila(workdir, env, page):
     src.parent.mkdir(exist_ok=True)
     nbformat.write(nb, src)
     report = check_in_voila(workdir, env, page, src, "voila_fixture_broken_sliders", change_timeout=5)
-    by_label = {c.label: c for c in report.controls}
-    assert {"good", "raises", "stuck", "readout"} <= set(by_label), harness.summary(report)
-    assert by_label["good"].ok and by_label["readout"].ok, harness.summary(report)
-    assert not by_label["raises"].ok and not by_label["stuck"].ok, harness.summary(report)
-    assert any("deliberately broken" in e for e in by_label["raises"].kernel_errors), by_label["raises"]
+    by = _by_label(report)
+    assert {"good", "raises", "stuck", "readout", "frozen"} <= set(by), harness.summary(report)
+    assert by["good"].ok and by["readout"].ok and by["brighter"].ok, harness.summary(report)
+    for name in ("raises", "stuck", "frozen", "deaf"):
+        assert not by[name].ok, harness.summary(report)
+    assert any("deliberately broken" in e for e in by["raises"].kernel_errors), by["raises"]
     assert not report.errors and report.census is not None, report.errors

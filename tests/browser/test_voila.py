@@ -1,6 +1,6 @@
-"""The same slider check against Voila: notebook 01 served as a dashboard (what `make app NB=01` does).
+"""The same control check against Voila: every notebook served as a dashboard (what `make app NB=..` does).
 
-FACEGAN_BROWSER_VOILA lists the notebook numbers to check (default '01'; e.g. '01 02').
+FACEGAN_BROWSER_VOILA lists the notebook numbers to check (default: all of them; e.g. '01 02').
 """
 import os
 
@@ -9,7 +9,7 @@ import pytest
 from . import harness, servers
 from .conftest import check_in_voila
 
-WANTED = os.environ.get("FACEGAN_BROWSER_VOILA", "01").split()
+WANTED = os.environ.get("FACEGAN_BROWSER_VOILA", " ".join(nb.name[:2] for nb in sorted(servers.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))).split()
 NOTEBOOKS = [nb for n in WANTED for nb in sorted(servers.NOTEBOOKS.glob(f"{n}_*.ipynb"))]
 
 

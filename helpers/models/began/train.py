@@ -119,12 +119,13 @@ def load_weights(nets: dict, path) -> int:
 
 
 def samples(nets: dict, cfg: BEGANConfig, n: int, seed: int = 7) -> torch.Tensor:
-    """Return n samples (n, C, H, W) from the generator, repeatable by seed."""
+    """Return n samples (n, C, H, W) in [-1, 1] from the generator, repeatable by seed (clipped: the
+    paper's G has a linear output, which can step outside the image range)."""
     from ...gan import generate
 
-    return generate(sampler(nets), sample_z(n, cfg.z_dim, "uniform", seed=seed))
+    return generate(sampler(nets), sample_z(n, cfg.z_dim, "uniform", seed=seed)).clamp(-1, 1)
 
 
 def evaluate(nets: dict, cfg: BEGANConfig, judges, test, n: int) -> dict:
     """Return the judges' scores of n samples against n test faces."""
-    return judges.generated(samples(nets, cfg, n), test.sample(n, seed=2))
+    return judges.generated(samples(nets, cfg, n), test, n)

@@ -86,4 +86,4 @@ def samples(nets: dict, cfg: DCGANConfig, n: int, seed: int = 7) -> torch.Tensor
 
 def evaluate(nets: dict, cfg: DCGANConfig, judges, test, n: int) -> dict:
     """Return the judges' scores of n samples against n test faces (see helpers.eval.panel.Judges)."""
-    return judges.generated(samples(nets, cfg, n), test.sample(n, seed=2))
+    return judges.generated(samples(nets, cfg, n), test, n)

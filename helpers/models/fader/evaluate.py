@@ -70,9 +70,25 @@ def scores(nets: dict, oracle, faces, n: int | None = None) -> dict:
             "latent_disc_chance": float(chance.mean()), "n_images": len(x)}
 
 
-def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int) -> dict:
-    """Return scores() on the first n test faces (the model's attributes selected)."""
-    return scores(nets, judges.oracle, test.select_attrs(list(cfg.attrs)), n)
+def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None, field: bool = True) -> dict:
+    """Return scores() on the first n test faces (the model's attributes selected), and the field's
+    judges on the edits: face i with attribute i mod n_attr flipped is scored with FID / KID and the
+    face detector against the test faces, and with the identity judge against face i itself
+    (identity_kept_real_pairs: that judge on two photos of one person in pairs_from, if given).
+    field=False: the oracle's scores only (the field's judges are the slow ones on a CPU)."""
+    faces = test.select_attrs(list(cfg.attrs))
+    out = scores(nets, judges.oracle, faces, n)
+    if not field:
+        return out
+    k = min(judges.n_field, n or len(faces), len(faces))
+    x, y = to_range(faces.images[:k]), faces.attrs[:k].float()
+    flipped = y.clone()
+    rows = torch.arange(k)
+    flipped[rows, rows % y.shape[1]] = 1 - flipped[rows, rows % y.shape[1]]
+    edits = decode(nets["G"], encode(nets["E"], x), flipped)
+    field = judges.generated(edits, test, k)
+    return {**out, **{key: v for key, v in field.items() if key != "fd_oracle"},
+            **judges.identity(x, edits, pairs_from)}
 
 
 def val_tracker(oracle, valid, n: int = 512):

@@ -62,4 +62,4 @@ def evaluate(Gs: list, cfg: LapGANConfig, judges, test, n: int) -> dict:
     from .nets import resize_to
 
     fake = resize_to(generate(Gs, cfg, n, seed=7), test.image_size)
-    return judges.generated(fake, test.sample(n, seed=2))
+    return judges.generated(fake, test, n)

@@ -67,13 +67,16 @@ def sample_index(n_total: int, n: int, seed: int = 0) -> torch.Tensor:
 
 
 def conversion_metrics(G, E, oracle, faces, gan_cfg: GANConfig, enc_cfg: EncoderConfig, n: int = 1000,
-                       seed: int = 0, latent_steps: int | None = None) -> dict:
+                       seed: int = 0, latent_steps: int | None = None, judges=None, pairs_from=None) -> dict:
     """Return the converter's scores on n real faces (e.g. the test split), each in [0, 1] or dB.
 
     conversion_accuracy: the oracle reads the flipped class on G(E(x), 1 - c);
     preserve_accuracy: the oracle's read-out of every other attribute is the same on x and on the
     converted face; recon_psnr: PSNR of G(E(x), c) against x; class_from_E: E's class head vs labels.
-    latent_steps overrides enc_cfg.latent_steps (0: E's codes as they come).
+    latent_steps overrides enc_cfg.latent_steps (0: E's codes as they come). With judges
+    (helpers.eval.panel.Judges), also identity_kept (the face embedding calls x and its conversion
+    the same person) and identity_kept_real_pairs (that judge on two photos of one person in
+    pairs_from, a FaceSet with identities; None without).
     """
     idx = sample_index(len(faces), n, seed)
     steps = enc_cfg.latent_steps if latent_steps is None else latent_steps
@@ -87,7 +90,8 @@ def conversion_metrics(G, E, oracle, faces, gan_cfg: GANConfig, enc_cfg: Encoder
             "recon_psnr": psnr(out["recon"], x),
             "recon_class_accuracy": attribute_accuracy(oracle, out["recon"], c, attr_names=names)["mean_accuracy"],
             "class_from_E": float(((p_cls > 0.5).float() == c).float().mean()),
-            "z_norm_ratio": float(out["z"].norm(dim=1).mean() / gan_cfg.z_dim ** 0.5)}
+            "z_norm_ratio": float(out["z"].norm(dim=1).mean() / gan_cfg.z_dim ** 0.5),
+            **(judges.identity(x, out["converted"], pairs_from) if judges is not None else {})}
 
 
 def evaluate(nets: dict, cfg: GANConfig, judges, test, n: int) -> dict:
@@ -96,4 +100,4 @@ def evaluate(nets: dict, cfg: GANConfig, judges, test, n: int) -> dict:
 
     G = sampler(nets)
     return {"class_accuracy": class_accuracy(G, judges.oracle, cfg, n),
-            **judges.generated(samples(G, cfg, test, n), test.sample(n, seed=2))}
+            **judges.generated(samples(G, cfg, test, n), test, n)}
