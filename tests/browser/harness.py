@@ -175,10 +175,11 @@ _JS_TAG_CONTROLS = """(selectors) => {
     if (!el.dataset.fgControl) el.dataset.fgControl = String(out.length);
     const scope = el.closest('.jp-OutputArea-output') || el.closest('.jp-Cell') || document.body;
     if (!scope.dataset.fgScope) scope.dataset.fgScope = String(nScopes++);
+    const clean = (t) => (t || '').replace(/[\u200b]/g, '').trim();  // an empty description shows a zero-width space
     const label = el.querySelector('.widget-label');
-    const buttons = [...el.querySelectorAll('button')].map(b => b.innerText.trim()).join('/');
+    const buttons = [...el.querySelectorAll('button')].map(b => clean(b.innerText)).join('/');
     out.push({index: Number(el.dataset.fgControl), kind, scope: scope.dataset.fgScope,
-              label: ((label && label.innerText.trim()) || buttons || el.innerText || '').trim().slice(0, 40)});
+              label: (clean(label && label.innerText) || buttons || clean(el.innerText)).slice(0, 40)});
   });
   return out;
 }"""

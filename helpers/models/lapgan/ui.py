@@ -104,8 +104,9 @@ def pyramid_explorer(sample_fn, n_levels: int, n: int = 4, upscale: int = 4):
     """
     import ipywidgets as W
 
-    controls = {"level": W.IntSlider(value=n_levels - 1, min=0, max=n_levels - 1, description="level"),
-                "residuals": W.Checkbox(value=True, description="show residuals"),
+    # the residuals switch first: it only matters above level 0, where the picture starts
+    controls = {"residuals": W.Checkbox(value=True, description="show residuals"),
+                "level": W.IntSlider(value=n_levels - 1, min=0, max=n_levels - 1, description="level"),
                 "seed": W.IntSlider(value=0, min=0, max=999, description="seed")}
     cache: dict = {}
 
