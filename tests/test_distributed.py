@@ -30,9 +30,9 @@ STEPS = 4
 CASES = {
     "dcgan": ("dcgan", {}, {"amp": False, "ema_bn_samples": 256}),
     "fader": ("fader", {}, {"d_dropout": 0.0}),
-    "acgan": ("smile", {"part": "acgan"}, {"acgan": {"amp": False}}),
+    "acgan": ("smile", {"part": "acgan"}, {"acgan": {"amp": False, "fm": "l2"}}),  # feature matching: batch means
     "wacgan": ("smile", {"part": "wacgan"}, {"wacgan": {"amp": False, "warmup_critic": 2}}),
-    "began": ("began", {}, {"amp": False}),
+    "began": ("began", {}, {"amp": False, "k0": 0.5, "lambda_k": 0.1}),  # k_t off its clip, moving fast
     "lapgan_16": ("lapgan", {"level": 0}, {"amp": False, "d_dropout": 0.0}),
     "lapgan_32": ("lapgan", {"level": 1}, {"amp": False, "d_dropout": 0.0}),
 }
@@ -141,6 +141,21 @@ def record_writes(root: str, writes: list) -> None:
     sys.addaudithook(hook)
 
 
+def global_batch_statistics() -> dict:
+    """Return this rank's SyncBatchNorm and batch_mean / batch_var outputs, gradients (÷ world size,
+    as average_gradients divides) and running statistics on its rows of a fixed global batch."""
+    ws, r = distributed.world_size(), distributed.rank()
+    x = torch.randn(8, 3, 4, 4, generator=torch.Generator().manual_seed(5)) * 3 + 1
+    mine = x[r * 8 // ws:(r + 1) * 8 // ws].clone().requires_grad_(True)
+    bn = distributed.sync_batchnorm(torch.nn.Sequential(torch.nn.BatchNorm2d(3)))
+    y = bn(mine)
+    flat = mine.flatten(1)
+    mean, var = distributed.batch_mean(flat), distributed.batch_var(flat)
+    (y.pow(3).mean() + mean.pow(2).sum() + var.pow(2).sum()).backward()  # a local mean, as the losses
+    return {"y": y.detach(), "grad": mine.grad / ws, "mean": mean.detach(), "var": var.detach(),
+            "running": [t.clone() for t in bn.state_dict().values()]}
+
+
 def worker(rank, world, port, root):
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
@@ -149,7 +164,8 @@ def worker(rank, world, port, root):
     if rank == 1:
         record_writes(root, writes)
     distributed.init("cpu")
-    out = {"cases": {}, "checks": {}}
+    out = {"cases": {}, "checks": {}, "statistics": [None] * world}
+    dist.all_gather_object(out["statistics"], global_batch_statistics())
     for name, case in {**CASES, "gp": GP_CASE}.items():
         with built(case, os.path.join(root, "ck", name)) as (trainer, checks):
             trainer.fit(10**6, steps=STEPS)
@@ -222,6 +238,19 @@ def assert_same_run(got: dict, want: dict, start: dict) -> None:
     error = torch.cat([(got[k] - want[k]).reshape(-1) for k in want])
     assert moved.norm() > 0
     assert error.norm() <= 1e-3 * moved.norm(), (float(error.norm()), float(moved.norm()))
+
+
+def test_batch_statistics_and_their_gradients_are_the_global_batch(two_ranks):
+    results, _ = two_ranks
+    want = global_batch_statistics()  # one process: plain batch norm, x.mean(0), x.var(0)
+    got = results["statistics"]
+    torch.testing.assert_close(torch.cat([g["y"] for g in got]), want["y"], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.cat([g["grad"] for g in got]), want["grad"], rtol=1e-4, atol=1e-5)
+    for g in got:
+        for key in ("mean", "var"):
+            torch.testing.assert_close(g[key], want[key], rtol=1e-5, atol=1e-6)
+        for a, b in zip(g["running"], want["running"]):
+            torch.testing.assert_close(a.float(), b.float(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", list(CASES) + ["gp"])

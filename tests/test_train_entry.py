@@ -63,7 +63,7 @@ def test_help_lists_models_profiles_and_the_options_that_matter(capsys):
     text = capsys.readouterr().out
     assert exit_.value.code == 0
     for word in ("dcgan", "fader", "smile", "began", "lapgan", "acgan, wacgan", "lapgan_16, lapgan_32, lapgan_64",
-                 "smoke", "demo", "full", "--data", "--save-minutes", "--seconds", "--steps", "--set", "torchrun"):
+                 "smoke", "demo", "full", "--data", "--save-minutes", "--local-bn", "--seconds", "--steps", "--set", "torchrun"):
         assert word in text, word
 
 

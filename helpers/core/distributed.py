@@ -24,7 +24,9 @@ averaging, and broadcasts rank 0's weights at start, so the processes cannot dri
 
 Batch norm: `sync_batchnorm` swaps every batch norm of the trained networks for `SyncBatchNorm`,
 whose training statistics are those of the global batch, as one GPU with the whole batch computes
-them (torch.nn.SyncBatchNorm refuses CPU tensors; this one works on any device and backend).
+them (torch.nn.SyncBatchNorm refuses CPU tensors; this one works on any device and backend). It
+costs two small collectives per layer and step, each a point where processes wait for each other:
+`prepare(..., sync_bn=False)` keeps each process's own statistics instead (a run setting).
 `batch_mean` / `batch_var` do the same for losses built on batch moments (feature matching).
 """
 from __future__ import annotations
@@ -37,7 +39,6 @@ import weakref
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
 
 _CONTROL = None  # a gloo group for CPU-side agreements when the data group is NCCL (no GPU sync per step)
 _AVERAGED: weakref.WeakSet = weakref.WeakSet()  # optimisers whose gradients were averaged since their last step
@@ -80,11 +81,13 @@ def init(device: str | None = None) -> torch.device:
     return dev
 
 
-def shutdown() -> None:
-    """Leave the process group (after every process got here)."""
+def shutdown(wait: bool = True) -> None:
+    """Leave the process group, after every process got here when `wait` (not after an error: the
+    others may never get here, and torchrun stops them)."""
     global _CONTROL
     if world_size() > 1:
-        dist.barrier(group=_CONTROL)
+        if wait:
+            dist.barrier(group=_CONTROL)
         dist.destroy_process_group()
     _CONTROL = None
 
@@ -133,6 +136,18 @@ def require_averaging(optimizers: dict) -> None:
 
     for opt in optimizers.values():
         opt.register_step_pre_hook(check)
+
+
+def prepare(modules: dict, trained: set, optimizers: dict, sync_bn: bool = True) -> None:
+    """Make a trainer's modules one run over the processes: batch norm of the `trained` ones over the
+    global batch unless not `sync_bn` (the weight average keeps plain batch norm: only rank 0 samples
+    from it), rank 0's weights everywhere, optimisers that refuse to step on gradients that were not
+    averaged."""
+    if world_size() > 1:
+        for k in sorted(trained) if sync_bn else ():
+            sync_batchnorm(modules[k])
+        broadcast_modules(modules)
+        require_averaging(optimizers)
 
 
 def broadcast_modules(modules: dict) -> None:
@@ -237,15 +252,26 @@ def split_rng(device, saved: list | None = None) -> None:
 
 
 # ---- batch statistics of the global batch --------------------------------------------------------
-def _all_sum(t: torch.Tensor) -> torch.Tensor:
-    return differentiable_all_reduce(t) if world_size() > 1 else t
+class _AllSum(torch.autograd.Function):
+    """Sum over processes. Every process's loss depends on every process's input through the sum,
+    so the gradient of an input is the sum of all processes' gradients of the output."""
+
+    @staticmethod
+    def forward(ctx, t):
+        t = t.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _AllSum.apply(grad)
 
 
 def batch_mean(x: torch.Tensor) -> torch.Tensor:
     """Return x.mean(0) over the global batch (every process's rows); differentiable. x: (B, ...)."""
     if world_size() == 1:
         return x.mean(0)
-    return _all_sum(x.sum(0)) / (x.shape[0] * world_size())  # the loader gives every process the same share
+    return _AllSum.apply(x.sum(0)) / (x.shape[0] * world_size())  # the loader gives every process the same share
 
 
 def batch_var(x: torch.Tensor) -> torch.Tensor:
@@ -256,9 +282,51 @@ def batch_var(x: torch.Tensor) -> torch.Tensor:
     return batch_mean((x - batch_mean(x)).pow(2)) * (n / (n - 1))
 
 
+class _GlobalBatchNorm(torch.autograd.Function):
+    """Batch norm of x (B, C, ...) with the statistics of every process's rows, and its gradient
+    (the batch-norm backward with the two per-channel sums taken over all processes). Returns
+    (y, mean, biased var); the statistics carry no gradient (they feed the running averages)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        dims, shape = [0, *range(2, x.dim())], [1, -1] + [1] * (x.dim() - 2)
+        _, mean_r, invstd_r = torch.native_batch_norm(x, None, None, None, None, True, 0.0, eps)  # fused stats
+        count = torch.full_like(mean_r[:1], x.numel() / x.shape[1])
+        stats = [torch.empty(2 * len(mean_r) + 1, device=x.device) for _ in range(world_size())]
+        dist.all_gather(stats, torch.cat([mean_r, invstd_r.pow(-2) - eps, count]))
+        means, variances, counts = torch.stack(stats).split([len(mean_r), len(mean_r), 1], dim=1)
+        n = counts.sum()
+        mean = (counts * means).sum(0) / n  # exact pairwise combination (Chan et al.)
+        var = (counts * (variances + (means - mean).pow(2))).sum(0) / n
+        invstd = torch.rsqrt(var + eps)
+        scale = invstd * weight if weight is not None else invstd
+        shift = (bias if bias is not None else 0) - mean * scale
+        ctx.save_for_backward(x, weight, mean, invstd)
+        ctx.n, ctx.dims, ctx.shape = float(n), dims, shape
+        ctx.mark_non_differentiable(mean, var)
+        return torch.addcmul(shift.view(shape), x, scale.view(shape)), mean, var
+
+    @staticmethod
+    def backward(ctx, grad, _mean, _var):
+        x, weight, mean, invstd = ctx.saved_tensors
+        dims, shape, n = ctx.dims, ctx.shape, ctx.n
+        sum_g = grad.sum(dims)
+        sum_gxhat = ((grad * x).sum(dims) - mean * sum_g) * invstd  # sum of grad * normalised x
+        both = torch.cat([sum_g, sum_gxhat])
+        dist.all_reduce(both)  # every process's loss depends on this one's rows through the statistics
+        g1, g2 = both.split(len(mean))
+        a = invstd * weight if weight is not None else invstd
+        b = -a * invstd * g2 / n
+        c = -a * g1 / n - b * mean
+        dx = torch.addcmul(torch.addcmul(c.view(shape), x, b.view(shape)), grad, a.view(shape))
+        return dx, sum_gxhat if weight is not None else None, sum_g if weight is not None else None, None
+
+
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm that normalises with the global batch's statistics in training (one process, or
-    eval mode: the ordinary batch norm). Any input (B, C, ...); parameters and buffers as BatchNorm."""
+    eval mode: the ordinary batch norm). Any input (B, C, ...); parameters and buffers as BatchNorm.
+    One all-gather forward and one all-reduce backward per layer; no double backward (critics
+    with a gradient penalty use layer norm)."""
 
     def _check_input_dim(self, x):
         if x.dim() < 2:
@@ -267,23 +335,15 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and world_size() > 1):
             return super().forward(x)
-        dims, shape = [0, *range(2, x.dim())], [1, -1] + [1] * (x.dim() - 2)
-        xf = x.float()  # statistics in fp32 under bf16 autocast
-        count = torch.tensor([xf.numel() / xf.shape[1]], device=x.device)
-        total = _all_sum(torch.cat([xf.sum(dims), count]))
-        n = total[-1].detach()
-        mean = total[:-1] / n  # (C,)
-        centred = xf - mean.view(shape)
-        var = _all_sum(centred.pow(2).sum(dims)) / n  # two passes: no cancellation in E[x^2] - E[x]^2
-        y = centred * torch.rsqrt(var + self.eps).view(shape)
-        if self.affine:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
+        # fp32 statistics and arithmetic under bf16 autocast, as batch norm does
+        y, mean, var = _GlobalBatchNorm.apply(x.float(), self.weight, self.bias, self.eps)
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-                self.running_mean.lerp_(mean.detach(), m)
-                self.running_var.lerp_(var.detach() * n / (n - 1), m)
+                n = x.numel() / x.shape[1] * world_size()
+                self.running_mean.lerp_(mean, m)
+                self.running_var.lerp_(var * n / (n - 1), m)
         return y.to(x.dtype)
 
 

@@ -78,6 +78,7 @@ class Trainer:
     save_every_minutes: also write last.pt after this much training time mid-epoch (a preempted
     run loses minutes, not the epoch); None: at epoch ends and stops only.
     batch_size: the global batch; under torchrun each process takes batch_size / world size.
+    sync_bn: under torchrun, batch norm of the trained networks over the global batch (default).
     """
 
     def __init__(self, name: str, *, modules: dict, optimizers: dict, step_fn: Callable, faces, batch_size: int,
@@ -87,7 +88,7 @@ class Trainer:
                  epoch_end_fn: Callable | None = None, before_eval: Callable | None = None,
                  keep_best: dict | None = None, schedulers: dict | None = None, amp: bool = True,
                  log_every: int = 10, live: bool = True, live_every_s: float = 10.0, progress: bool = True,
-                 keep_every: int = 0, save_every_minutes: float | None = None):
+                 keep_every: int = 0, save_every_minutes: float | None = None, sync_bn: bool = True):
         self.name, self.step_fn, self.device = name, step_fn, torch.device(device)
         self.rank, self.world_size, self.is_main = distributed.rank(), distributed.world_size(), distributed.is_main()
         if batch_size % self.world_size:
@@ -99,11 +100,7 @@ class Trainer:
         self.average = average
         if average is not None:
             self.modules[average.name] = average.make(self.modules)
-        if self.world_size > 1:  # the average keeps plain batch norm: only rank 0 samples from it
-            for k in set(self.modules) - self.averaged:
-                distributed.sync_batchnorm(self.modules[k])
-            distributed.broadcast_modules(self.modules)
-            distributed.require_averaging(optimizers)
+        distributed.prepare(self.modules, set(self.modules) - self.averaged, optimizers, sync_bn)
         self.optimizers, self.schedulers = optimizers, schedulers or {}
         self.faces, self.batch_size = faces, batch_size
         self.loader = faces.loader(batch_size // self.world_size, flip=flip, device=self.device, seed=seed,
@@ -125,6 +122,7 @@ class Trainer:
         self.live = LivePlot(name, live_every_s) if live and self.is_main and in_notebook() else None
         self.state = TrainState()
         self._rng = None  # every process's RNG state at the last checkpoint (several processes)
+        self.peak_memory_gib: list = []  # every process's peak CUDA memory at the last log point
 
     @property
     def global_batch(self) -> int:
@@ -165,17 +163,9 @@ class Trainer:
         """Restore from path (default last.pt); False when there is none. Refuses a mismatch.
         Several processes: every one restores what rank 0 read."""
         path = Path(path) if path else self.last_path
-
-        def read():
-            if path is None or not path.is_file():
-                return None
-            ck = ckpt_io.load_checkpoint(path, model=self.name, config=self.config, ignore=self.run_keys)
-            missing = set(self.modules) - set(ck["modules"])
-            if missing:
-                raise ckpt_io.CheckpointMismatch(f"{path} lacks networks {sorted(missing)}")
-            return ck
-
-        ck = distributed.from_rank0(read)
+        ck = distributed.from_rank0(lambda: ckpt_io.load_checkpoint(
+            path, model=self.name, config=self.config, ignore=self.run_keys, networks=self.modules)
+            if path is not None and path.is_file() else None)
         if ck is None:
             return False
         for k, m in self.modules.items():
@@ -304,9 +294,9 @@ class Trainer:
         """Return the progress bar's latest losses, images/s of the whole job, peak memory per process."""
         out = {k: f"{v[-1]:.3f}" for k, v in st.history.items() if k not in ("step", "epoch", "seconds")}
         out["img/s"] = f"{(st.step - start[0]) * self.global_batch / max(st.seconds - start[1], 1e-9):.0f}"
-        memory = distributed.peak_memory_gib(self.device)
-        if memory:
-            out["GiB"] = "/".join(f"{m:.1f}" for m in memory)
+        self.peak_memory_gib = distributed.peak_memory_gib(self.device)  # every process's, on CUDA
+        if self.peak_memory_gib:
+            out["GiB"] = "/".join(f"{m:.1f}" for m in self.peak_memory_gib)
         return out
 
     def _checkpoint(self) -> None:

@@ -276,8 +276,10 @@ def main(argv=None) -> int:
         try:
             report = check([m.strip() for m in a.models.split(",") if m.strip()], a.seconds, a.out, a.celeba, a.lfw,
                            a.n, str(device), epoch_images=a.epoch_images)
-        finally:
-            distributed.shutdown()
+        except BaseException:
+            distributed.shutdown(wait=False)
+            raise
+        distributed.shutdown()
     return 0 if all(r["ok"] and r["resume_continues"] and r["losses_finite"] for r in report["results"]) else 1
 
 

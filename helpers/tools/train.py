@@ -81,7 +81,8 @@ def write_outputs(trainer, out: Path, state, started: float) -> None:
     metrics = {"model": trainer.name, "stopped": state.stopped, "epoch": state.epoch, "batch": state.batch,
                "step": state.step, "train_seconds": state.seconds, "wall_seconds": time.time() - started,
                "images_per_second": state.step * trainer.global_batch / seconds, "global_batch": trainer.global_batch,
-               "world_size": trainer.world_size, "machine": machine(trainer.device), "checkpoint": str(trainer.last_path),
+               "world_size": trainer.world_size, "peak_gpu_memory_gib_per_process": trainer.peak_memory_gib,
+               "machine": machine(trainer.device), "checkpoint": str(trainer.last_path),
                "last": {k: v[-1] for k, v in state.history.items() if v}, "epoch_metrics": state.epoch_metrics}
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=str))
 
@@ -92,7 +93,8 @@ def train_part(model: str, package, cfg, faces, device, name: str, kwargs: dict,
     parts = package.parts(cfg)
     started = time.time()
     trainer, _ = package.build_trainer(cfg, faces, device, None, live=False, progress=True,
-                                       save_every_minutes=args.save_minutes, **kwargs)
+                                       save_every_minutes=args.save_minutes,
+                                       sync_bn=not args.local_bn, **kwargs)
     sub = part_folder(model, trainer, parts)
     trainer.ckpt_dir = paths.CHECKPOINTS / folder / sub  # rank 0 creates it with the first checkpoint
     out = paths.OUTPUTS / "train" / folder / sub
@@ -138,6 +140,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="stop after this many more steps (a quick check)")
     p.add_argument("--save-minutes", type=float, default=10.0,
                    help="also write last.pt after this many minutes of training (default 10)")
+    p.add_argument("--local-bn", action="store_true",
+                   help="several processes: batch norm over each process's share of the batch instead of the "
+                        "global batch (fewer waits per step; other statistics than one GPU's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set lr=1e-4 --set acgan.batch_size=32 (repeatable)")
     p.add_argument("--fresh", action="store_true", help="ignore an existing last.pt and start over")
@@ -152,35 +157,43 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     device = distributed.init(args.device)
     try:
-        distributed.install_stop_signals()
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        seed_everything(args.seed)
-        profile = resolve_profile(args.profile, args.data)
-        package = importlib.import_module(f"helpers.models.{args.model}")
-        cfg = package.config_for(profile, **overrides(args.set))
-        from ..data import load_faces
+        code = run(args, device)
+    except BaseException:
+        distributed.shutdown(wait=False)
+        raise
+    distributed.shutdown()
+    return code
 
-        with distributed.local_first():  # one cache build per node
-            faces = load_faces(args.data, cfg.img_size, split="train", progress=distributed.is_main())
-        folder = f"{args.model}/{profile}_{faces.name}_{cfg.img_size}px"  # the notebook's folder
-        parts = package.parts(cfg)
-        chosen = [p.strip() for p in args.parts.split(",") if p.strip()] or list(parts)
-        unknown = sorted(set(chosen) - set(parts))
-        if unknown:
-            raise SystemExit(f"--parts {','.join(unknown)}: {args.model} has {', '.join(parts)}")
-        if distributed.is_main():
-            print(f"{args.model}, profile {profile}, {faces} on {distributed.world_size()} process(es), "
-                  f"{device.type} ({machine(device)}), torch {torch.__version__}")
-        stops = []
-        for name in chosen:
-            seed_everything(args.seed)  # the same start whichever parts run
-            stops.append(train_part(args.model, package, cfg, faces, device, name, parts[name], folder, args))
-            if stops[-1] in ("signal", "nan"):
-                break
-        return 1 if "nan" in stops else 0
-    finally:
-        distributed.shutdown()
+
+def run(args, device) -> int:
+    """Train the chosen trainers one after the other; return the exit status (1 after a NaN stop)."""
+    distributed.install_stop_signals()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    profile = resolve_profile(args.profile, args.data)
+    package = importlib.import_module(f"helpers.models.{args.model}")
+    cfg = package.config_for(profile, **overrides(args.set))
+    from ..data import load_faces
+
+    with distributed.local_first():  # one cache build per node
+        faces = load_faces(args.data, cfg.img_size, split="train", progress=distributed.is_main())
+    folder = f"{args.model}/{profile}_{faces.name}_{cfg.img_size}px"  # the notebook's folder
+    parts = package.parts(cfg)
+    chosen = [p.strip() for p in args.parts.split(",") if p.strip()] or list(parts)
+    unknown = sorted(set(chosen) - set(parts))
+    if unknown:
+        raise SystemExit(f"--parts {','.join(unknown)}: {args.model} has {', '.join(parts)}")
+    if distributed.is_main():
+        print(f"{args.model}, profile {profile}, {faces} on {distributed.world_size()} process(es), "
+              f"{device.type} ({machine(device)}), torch {torch.__version__}")
+    stops = []
+    for name in chosen:
+        seed_everything(args.seed)  # the same start whichever parts run
+        stops.append(train_part(args.model, package, cfg, faces, device, name, parts[name], folder, args))
+        if stops[-1] in ("signal", "nan"):
+            break
+    return 1 if "nan" in stops else 0
 
 
 if __name__ == "__main__":
