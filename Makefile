@@ -4,6 +4,7 @@
 #   make test   strict nbval on the notebooks (smoke profile) + problem_unittests.py + unit tests
 #   make test-browser  every notebook in JupyterLab + headless Chromium: Run All, move every slider (tests/browser)
 #   make app NB=01     a notebook's sliders as a Voila dashboard on 127.0.0.1 (PROFILE=smoke for a quick look)
+#   make train MODEL=dcgan [PROFILE=full DATA=data/celeba NPROC=8]  headless training, NPROC processes (torchrun)
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -13,10 +14,11 @@ NB      ?=
 DATA    ?=
 DATA_ARG = $(if $(DATA),--data $(DATA),)
 
-.PHONY: run test test-browser chromium app lab bench bench-quality data publish rehearse gpu-check clean-cache help
+.PHONY: run test test-browser chromium app lab bench bench-quality bench-ddp data publish rehearse gpu-check train clean-cache help
 
 help:
-	@echo "make run | test | test-browser | app NB=NN | lab | bench | bench-quality | data | publish | rehearse | gpu-check (see README)"
+	@echo "make run | test | test-browser | app NB=NN | lab | bench | bench-quality | bench-ddp | data | publish |"
+	@echo "     rehearse | gpu-check | train MODEL=dcgan [PROFILE=full DATA=data/celeba NPROC=8] (see README)"
 
 # A fresh venv whenever the requirements change; torch is pinned there (2.13.0: CPU build here,
 # CUDA build on a GPU machine).
@@ -90,6 +92,20 @@ bench: data
 QUALITY_DATA ?= ../shared/data/celeba_dev
 bench-quality: $(STAMP)
 	$(BIN)/python -m helpers.tools.bench_quality --data $(QUALITY_DATA)
+
+# 1 process x 1 thread, 1 x 2 threads and 2 processes x 1 thread on the DCGAN-64 step -> outputs/bench/
+bench-ddp: $(STAMP)
+	$(BIN)/python -m helpers.tools.bench_ddp
+
+# Headless training of one model under torchrun (one process per GPU; gloo processes on a CPU), into the
+# notebook's checkpoint folder; rerun the same command to continue. TRAIN_ARGS: e.g. --seconds 600 --parts acgan
+MODEL      ?=
+NPROC      ?= 1
+TRAIN_ARGS ?=
+train: $(STAMP)
+	@test -n "$(MODEL)" || { echo "usage: make train MODEL=dcgan|fader|smile|began|lapgan [PROFILE=full] [DATA=data/celeba] [NPROC=8]"; exit 2; }
+	$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) -m helpers.tools.train --model $(MODEL) --profile $(PROFILE) \
+		$(DATA_ARG) $(TRAIN_ARGS)
 
 clean-cache:
 	rm -rf data/cache

@@ -17,10 +17,10 @@ def stand_ins(tmp_path_factory):
     return write_celeba_sized(root / "celeba", n=200), write_lfw_sized(root, n=80, crop=True)
 
 
-def _run(stand_ins, out, models):
+def _run(stand_ins, out, models, *extra):
     celeba, lfw = stand_ins
     return gpu_check.main(["--models", models, "--seconds", "0.3", "--celeba", str(celeba), "--lfw", str(lfw),
-                           "--out", str(out), "--device", "cpu", "--epoch-images", "256"])
+                           "--out", str(out), "--device", "cpu", "--epoch-images", "256", *extra])
 
 
 def test_full_presets_train_resume_and_are_reported(stand_ins, tmp_path):
@@ -63,3 +63,11 @@ def test_a_small_set_gets_full_epochs_of_epoch_images(stand_ins, tmp_path):
     assert len(trainer.faces) < 512 and trainer.per_epoch == 512 // 128  # ~160 faces, epochs of 512 images
     assert [j.name for j in gpu_check.jobs("lapgan", celeba, lfw, "cpu", tmp_path)] == ["lapgan_16", "lapgan_32",
                                                                                        "lapgan_64"]
+
+
+def test_nproc_runs_the_check_in_processes_and_reports_the_whole_job(stand_ins, tmp_path):
+    assert _run(stand_ins, tmp_path, "lapgan_16", "--nproc", "2") == 0
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    (r,) = report["results"]
+    assert report["nproc"] == 2 and r["ok"] and r["resume_continues"] and r["batch_size"] == 64  # the global batch
+    assert "2 processes" in (tmp_path / "gpu_check.md").read_text()

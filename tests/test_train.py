@@ -1,6 +1,7 @@
 """The one loop: exact resume, time budgets, NaN stops, refused checkpoints, atomic writes, the
 images-seen clock, the weight average and modes it owns, run-only config fields."""
 import pickle
+import shutil
 from dataclasses import dataclass
 
 import pytest
@@ -287,3 +288,27 @@ def test_a_time_stop_at_an_epoch_end_does_not_save_twice(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "save", lambda path=None: saves.append(path) or real_save(path))
     st = trainer.fit(epochs=3, steps=6)  # exactly one epoch
     assert st.stopped == "steps" and st.epoch == 1 and st.batch == 0 and saves == [None]
+
+
+def test_timed_checkpoints_mid_epoch_change_nothing_and_resume_exactly(tmp_path, monkeypatch):
+    straight, net_a = make_trainer(tmp_path / "a")
+    straight.fit(epochs=2)
+    timed, net_b = make_trainer(tmp_path / "b", save_every_minutes=1e-9)  # due after every step
+    copies, real_save = {}, timed.save
+
+    def save(path=None):  # keep a copy of every mid-epoch last.pt, as a SIGKILL would find it
+        out = real_save(path)
+        if path is None and timed.state.batch:
+            copies[timed.state.step] = shutil.copy(out, tmp_path / f"step_{timed.state.step}.pt")
+        return out
+
+    monkeypatch.setattr(timed, "save", save)
+    assert timed.fit(epochs=2).stopped == "done"
+    assert sorted(copies) == [1, 2, 3, 4, 5, 7, 8, 9, 10, 11]  # every step but the epoch ends
+    assert all(torch.equal(p, q) for p, q in zip(weights(net_a), weights(net_b)))
+    (tmp_path / "c").mkdir()
+    shutil.copy(copies[8], tmp_path / "c" / "last.pt")  # killed after step 8: epoch 1, batch 2
+    resumed, net_c = make_trainer(tmp_path / "c")
+    torch.manual_seed(123)
+    st = resumed.fit(epochs=2)
+    assert st.step == 12 and all(torch.equal(p, q) for p, q in zip(weights(net_a), weights(net_c)))

@@ -45,9 +45,11 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return ckpt
 
 
-def check_checkpoint(ckpt: dict, path, model: str | None = None, config: dict | None = None, ignore=()) -> dict:
+def check_checkpoint(ckpt: dict, path, model: str | None = None, config: dict | None = None, ignore=(),
+                     networks=()) -> dict:
     """Return ckpt when it holds `model` trained with `config` (every key but `ignore` and the
-    checkpoint's own run-only keys); else raise CheckpointMismatch saying what differs."""
+    checkpoint's own run-only keys) and weights for every name in `networks`; else raise
+    CheckpointMismatch saying what differs."""
     if model is not None and ckpt["model"] != model:
         raise CheckpointMismatch(f"{path} holds a {ckpt['model']!r} model, not {model!r}: "
                                  "point this notebook at its own checkpoint folder")
@@ -57,17 +59,22 @@ def check_checkpoint(ckpt: dict, path, model: str | None = None, config: dict | 
             lines = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
             raise CheckpointMismatch(f"{path} was trained with another configuration ({lines}); use the same "
                                      "settings to resume, or resume=False / another folder to start fresh")
+    missing = sorted(set(networks) - set(ckpt.get("modules", {})))
+    if missing:
+        raise CheckpointMismatch(f"{path} holds no weights for {missing}: it was saved by another version "
+                                 "of this model; point at a checkpoint of this one")
     return ckpt
 
 
 def load_checkpoint(path: str | Path, model: str | None = None, config: dict | None = None,
-                    map_location="cpu", ignore=()) -> dict:
+                    map_location="cpu", ignore=(), networks=()) -> dict:
     """Return the checkpoint at path, refusing one of another model or configuration.
 
     model: the expected model name (e.g. 'dcgan'); config: the current config dict, compared key by
-    key except `ignore` and the run-only keys the checkpoint itself lists.
+    key except `ignore` and the run-only keys the checkpoint itself lists; networks: names it must
+    hold weights for.
     """
-    return check_checkpoint(read_checkpoint(path, map_location), path, model, config, ignore)
+    return check_checkpoint(read_checkpoint(path, map_location), path, model, config, ignore, networks)
 
 
 def load_modules(path: str | Path, modules: dict, model: str, config: dict | None = None,
@@ -80,11 +87,8 @@ def load_modules(path: str | Path, modules: dict, model: str, config: dict | Non
     (evaluating a best_*.pt without rewinding a run).
     """
     ckpt = read_checkpoint(path, map_location)
-    check_checkpoint(ckpt, path, model, config, ignore=set(ckpt.get("config", {})) - set(config or {}))
-    missing = sorted(set(modules) - set(ckpt.get("modules", {})))
-    if missing:
-        raise CheckpointMismatch(f"{path} holds no weights for {missing}: it was saved by another version "
-                                 "of this model; point at a checkpoint of this one")
+    check_checkpoint(ckpt, path, model, config, ignore=set(ckpt.get("config", {})) - set(config or {}),
+                     networks=modules)
     for name, module in modules.items():
         module.load_state_dict(ckpt["modules"][name])
     return ckpt

@@ -10,8 +10,17 @@ The clock is images seen: an "epoch" is `epoch_images` images (default: one pass
 however large the data set, so samples, metrics and checkpoints come at the same pace on 5,000 or
 200,000 faces. The loop owns: the data stream (resumable at any batch), device placement, bf16
 autocast, train/eval modes, the weight average, the progress bar and live plot, fixed-input sample
-grids, atomic checkpoints (each epoch, at a time-budget stop), exact resume, best-metric
-checkpoints, and stopping cleanly on a NaN/inf loss. A step never reads data and never samples.
+grids, atomic checkpoints (each epoch, at a time-budget stop, every `save_every_minutes` of
+training, on SIGTERM when the run installed helpers.core.distributed.install_stop_signals), exact
+resume, best-metric checkpoints, and stopping cleanly on a NaN/inf loss. A step never reads data
+and never samples.
+
+Under torchrun the same loop runs in every process (helpers.core.distributed). `batch_size` is the
+global batch: each of N processes takes its batch_size / N share of every global batch, and the
+learning rate stays the preset's, so one and N processes train the same schedule (same batches in
+the same order, same steps per epoch) and a checkpoint moves between world sizes. Rank 0 alone
+samples, evaluates, prints and writes; every process takes part in the agreements (training time,
+stop signals, logged means) so they all stop, save and resume at the same step.
 """
 from __future__ import annotations
 
@@ -25,6 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt_io
+from . import distributed
 from .average import WeightAverage
 from .config import rehearsal_budget, run_keys
 from .modules import eval_mode
@@ -43,7 +53,7 @@ class TrainState:
     epoch_metrics: list = field(default_factory=list)  # what epoch_end_fn returned, per epoch
     samples: list = field(default_factory=list)  # uint8 (N, C, H, W) fixed-input samples, per epoch
     best: dict = field(default_factory=dict)  # best value seen per keep_best metric
-    stopped: str = ""  # 'done' | 'time' | 'steps' | 'nan' | ''
+    stopped: str = ""  # 'done' | 'time' | 'steps' | 'signal' | 'nan' | ''
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -65,6 +75,10 @@ class Trainer:
     epoch_end_fn(trainer) -> dict of metrics or None, at each epoch end (e.g. validation scores);
     keep_best: {metric: 'min' | 'max'}: also keep best_<metric>.pt for those metrics.
     before_eval() -> None: called (no grad) before each epoch's samples, metrics and checkpoint.
+    save_every_minutes: also write last.pt after this much training time mid-epoch (a preempted
+    run loses minutes, not the epoch); None: at epoch ends and stops only.
+    batch_size: the global batch; under torchrun each process takes batch_size / world size.
+    sync_bn: under torchrun, batch norm of the trained networks over the global batch (default).
     """
 
     def __init__(self, name: str, *, modules: dict, optimizers: dict, step_fn: Callable, faces, batch_size: int,
@@ -74,37 +88,46 @@ class Trainer:
                  epoch_end_fn: Callable | None = None, before_eval: Callable | None = None,
                  keep_best: dict | None = None, schedulers: dict | None = None, amp: bool = True,
                  log_every: int = 10, live: bool = True, live_every_s: float = 10.0, progress: bool = True,
-                 keep_every: int = 0):
+                 keep_every: int = 0, save_every_minutes: float | None = None, sync_bn: bool = True):
         self.name, self.step_fn, self.device = name, step_fn, torch.device(device)
+        self.rank, self.world_size, self.is_main = distributed.rank(), distributed.world_size(), distributed.is_main()
+        if batch_size % self.world_size:
+            raise ValueError(f"batch_size={batch_size} does not split over {self.world_size} processes: "
+                             "use a number of processes that divides it")
         fmt = torch.channels_last if channels_last else torch.preserve_format
         # .to() keeps the Parameter objects, so optimisers built before still hold them.
         self.modules = {k: m.to(self.device, memory_format=fmt) for k, m in modules.items()}
         self.average = average
         if average is not None:
             self.modules[average.name] = average.make(self.modules)
+        distributed.prepare(self.modules, set(self.modules) - self.averaged, optimizers, sync_bn)
         self.optimizers, self.schedulers = optimizers, schedulers or {}
         self.faces, self.batch_size = faces, batch_size
-        self.loader = faces.loader(batch_size, flip=flip, device=self.device, seed=seed, channels_last=channels_last)
+        self.loader = faces.loader(batch_size // self.world_size, flip=flip, device=self.device, seed=seed,
+                                   channels_last=channels_last, rank=self.rank, world_size=self.world_size)
         self.per_epoch = (epoch_images or len(faces)) // batch_size
         if self.per_epoch < 1:
             raise ValueError(f"an epoch of {epoch_images or len(faces)} images holds no batch of {batch_size}: "
                              "raise epoch_images or lower batch_size")
         cfg = asdict(config) if is_dataclass(config) else dict(config)
-        self.config = {**cfg, "data": getattr(faces, "key", None), **(extra_config or {})}
-        self.run_keys = sorted(run_keys(config)) if is_dataclass(config) else []
+        # world_size only steers a run: a checkpoint of N processes resumes in M.
+        self.config = {**cfg, "data": getattr(faces, "key", None), **(extra_config or {}), "world_size": self.world_size}
+        self.run_keys = sorted({*(run_keys(config) if is_dataclass(config) else ()), "world_size"})
         self.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
         self.sample_fn, self.epoch_end_fn, self.before_eval = sample_fn, epoch_end_fn, before_eval
-        self.keep_best, self.keep_every = keep_best or {}, keep_every
-        self.amp, self.log_every, self.progress = amp, log_every, progress
+        self.keep_best, self.keep_every, self.save_every = keep_best or {}, keep_every, save_every_minutes
+        self.amp, self.log_every, self.progress = amp, log_every, progress and self.is_main
         from .live import LivePlot, in_notebook
 
-        self.live = LivePlot(name, live_every_s) if live and in_notebook() else None
+        self.live = LivePlot(name, live_every_s) if live and self.is_main and in_notebook() else None
         self.state = TrainState()
+        self._rng = None  # every process's RNG state at the last checkpoint (several processes)
+        self.peak_memory_gib: list = []  # every process's peak CUDA memory at the last log point
 
     @property
     def global_batch(self) -> int:
         """Images one step consumes across all processes."""
-        return self.batch_size * self.loader.world_size
+        return self.loader.batch_size * self.loader.world_size
 
     def set_epoch_images(self, images: int) -> None:
         """Make an epoch `images` images from here on (tools that time a few steps of a long epoch)."""
@@ -121,28 +144,30 @@ class Trainer:
 
     def payload(self) -> dict:
         """Return everything needed to resume exactly: weights, optimisers, RNG, state, config."""
+        rng = {"torch": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+        if self._rng is not None:  # several processes: each one's stream, for a resume with as many
+            rng["ranks"] = self._rng
         return {"model": self.name, "config": self.config, "run_keys": self.run_keys,
                 "modules": {k: m.state_dict() for k, m in self.modules.items()},
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-                "rng": {"torch": torch.get_rng_state(),
-                        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-                "state": asdict(self.state)}
+                "rng": rng, "state": asdict(self.state)}
 
     def save(self, path: str | Path | None = None) -> Path | None:
-        """Write a checkpoint (atomically) to path, default ckpt_dir/last.pt."""
+        """Write a checkpoint (atomically) to path, default ckpt_dir/last.pt; rank 0 only."""
         path = Path(path) if path else self.last_path
-        return ckpt_io.save_checkpoint(self.payload(), path) if path else None
+        return ckpt_io.save_checkpoint(self.payload(), path) if path and self.is_main else None
 
     def load(self, path: str | Path | None = None) -> bool:
-        """Restore from path (default last.pt); False when there is none. Refuses a mismatch."""
+        """Restore from path (default last.pt); False when there is none. Refuses a mismatch.
+        Several processes: every one restores what rank 0 read."""
         path = Path(path) if path else self.last_path
-        if path is None or not path.is_file():
+        ck = distributed.from_rank0(lambda: ckpt_io.load_checkpoint(
+            path, model=self.name, config=self.config, ignore=self.run_keys, networks=self.modules)
+            if path is not None and path.is_file() else None)
+        if ck is None:
             return False
-        ck = ckpt_io.load_checkpoint(path, model=self.name, config=self.config, ignore=self.run_keys)
-        missing = set(self.modules) - set(ck["modules"])
-        if missing:
-            raise ckpt_io.CheckpointMismatch(f"{path} lacks networks {sorted(missing)}")
         for k, m in self.modules.items():
             m.load_state_dict(ck["modules"][k])
         for group, items in (("optimizers", self.optimizers), ("schedulers", self.schedulers)):
@@ -152,6 +177,7 @@ class Trainer:
         torch.set_rng_state(ck["rng"]["torch"])
         if ck["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        distributed.split_rng(self.device, ck["rng"].get("ranks"))
         self.state = TrainState(**ck["state"])
         return True
 
@@ -165,7 +191,10 @@ class Trainer:
         returns at once); a checkpoint of another model or configuration raises CheckpointMismatch.
         """
         if resume and self.load():
-            print(f"resumed {self.name} from {self.last_path}: epoch {self.state.epoch}, step {self.state.step}")
+            if self.is_main:
+                print(f"resumed {self.name} from {self.last_path}: epoch {self.state.epoch}, step {self.state.step}")
+        else:
+            distributed.split_rng(self.device)
         st = self.state
         epochs, max_seconds = rehearsal_budget(epochs, max_seconds, start_epoch=st.epoch, start_seconds=st.seconds)
         if st.epoch >= epochs or (max_seconds is not None and st.seconds >= max_seconds):
@@ -176,6 +205,7 @@ class Trainer:
                    disable=not self.progress, mininterval=1.0)
         pending: dict[str, list] = {}
         self._set_train_modes()
+        start, saved_at = (st.step, st.seconds), st.seconds
         last = time.perf_counter()
         try:
             for batch in self.loader.stream(st.step):
@@ -186,13 +216,13 @@ class Trainer:
                     self.average.update(self.modules, st.step)
                 for k, v in logs.items():
                     pending.setdefault(k, []).append(v.detach() if torch.is_tensor(v) else v)
-                now = time.perf_counter()
-                st.seconds, last = st.seconds + now - last, now
+                now = time.perf_counter()  # every process acts on the slowest one's clock
+                st.seconds, signalled = distributed.agree(st.seconds + now - last, distributed.stop_requested())
+                last = now
                 if st.step % self.log_every == 0:
                     if not self._flush(pending, st):
                         break
-                    bar.set_postfix({k: f"{v[-1]:.3f}" for k, v in st.history.items()
-                                     if k not in ("step", "epoch", "seconds")}, refresh=False)
+                    bar.set_postfix(self._postfix(st, start), refresh=False)
                 bar.update(1)
                 if st.batch >= self.per_epoch:  # a complete epoch
                     st.epoch, st.batch = st.epoch + 1, 0
@@ -200,14 +230,19 @@ class Trainer:
                         s.step()
                     self._end_of_epoch()
                     self._set_train_modes()
+                    saved_at = st.seconds
                     if st.epoch >= epochs:
                         break
-                if (max_seconds is not None and st.seconds >= max_seconds) or st.step == stop_step:
-                    st.stopped = "steps" if st.step == stop_step else "time"
-                    if st.batch:  # mid-epoch: what an epoch end would have saved
-                        self._prepare_eval()
-                        self.save()
+                stop = ("signal" if signalled else "steps" if st.step == stop_step else
+                        "time" if max_seconds is not None and st.seconds >= max_seconds else "")
+                if stop:
+                    st.stopped = stop
+                    if st.batch:
+                        self._checkpoint()
                     break
+                if self.save_every and st.batch and st.seconds - saved_at >= self.save_every * 60:
+                    self._checkpoint()  # a preempted run loses minutes, not the epoch
+                    saved_at = st.seconds
                 if self.live is not None:
                     self.live.maybe_update(st)
                 last = time.perf_counter()  # evaluation callbacks do not count as training time
@@ -224,13 +259,15 @@ class Trainer:
             if self.load():  # never continue from poisoned weights; the bad step was never saved
                 msg += f" Weights restored from the last good checkpoint (epoch {self.state.epoch})."
             self.state.stopped = "nan"
-            print(msg)
+            if self.is_main:
+                print(msg)
             return self.state
         if self.live is not None:
             self.live.update(st)
-        if st.stopped == "time":
-            print(f"{self.name}: time budget of {max_seconds:.0f}s reached at epoch {st.epoch}, "
-                  f"step {st.step}; checkpoint saved, run again to continue")
+        why = {"time": f"time budget of {max_seconds or 0:.0f}s reached", "signal": "stopped by a signal"}
+        if st.stopped in why and self.is_main:
+            print(f"{self.name}: {why[st.stopped]} at epoch {st.epoch}, step {st.step}; checkpoint saved, "
+                  "run again to continue")
         return st
 
     def _set_train_modes(self) -> None:
@@ -241,6 +278,7 @@ class Trainer:
         """Average pending logs into history; return False (and stop) on a NaN/inf loss."""
         means = {k: float(torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in v]).float().mean())
                  for k, v in pending.items() if v}
+        means = distributed.mean_over_ranks(means)  # the global batch's losses; a NaN anywhere stops all
         pending.clear()
         bad = [k for k, v in means.items() if not math.isfinite(v)]
         if bad:
@@ -251,6 +289,21 @@ class Trainer:
         for k, v in {"step": st.step, "epoch": st.epoch, "seconds": st.seconds, **means}.items():
             st.history.setdefault(k, []).append(v)
         return True
+
+    def _postfix(self, st: TrainState, start: tuple) -> dict:
+        """Return the progress bar's latest losses, images/s of the whole job, peak memory per process."""
+        out = {k: f"{v[-1]:.3f}" for k, v in st.history.items() if k not in ("step", "epoch", "seconds")}
+        out["img/s"] = f"{(st.step - start[0]) * self.global_batch / max(st.seconds - start[1], 1e-9):.0f}"
+        self.peak_memory_gib = distributed.peak_memory_gib(self.device)  # every process's, on CUDA
+        if self.peak_memory_gib:
+            out["GiB"] = "/".join(f"{m:.1f}" for m in self.peak_memory_gib)
+        return out
+
+    def _checkpoint(self) -> None:
+        """Mid-epoch: what an epoch end would have saved (every process takes part, rank 0 writes)."""
+        self._prepare_eval()
+        self._rng = distributed.gather_rng(self.device)
+        self.save()
 
     def _prepare_eval(self) -> None:
         with torch.no_grad():
@@ -270,12 +323,13 @@ class Trainer:
     def _end_of_epoch(self) -> None:
         st = self.state
         self._prepare_eval()
-        images = self.sample()
+        images = self.sample() if self.is_main else None
         if images is not None:
             st.samples.append(images)
-        metrics = self.epoch_end_fn(self) if self.epoch_end_fn else None
+        metrics = self.epoch_end_fn(self) if self.epoch_end_fn and self.is_main else None
         if metrics:
             st.epoch_metrics.append({"epoch": st.epoch, **metrics})
+        self._rng = distributed.gather_rng(self.device)
         self.save()
         if self.ckpt_dir and self.keep_every and st.epoch % self.keep_every == 0:
             self.save(self.ckpt_dir / f"epoch_{st.epoch:04d}.pt")

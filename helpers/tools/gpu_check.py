@@ -17,6 +17,11 @@ pillow, matplotlib, tqdm) and, for each model in turn:
 One failing model does not stop the others: its error is recorded and the check goes on.
 
     python -m helpers.tools.gpu_check --out outputs/gpu_check      # make gpu-check; --seconds, --models, ...
+    python -m helpers.tools.gpu_check --nproc 8                   # the same on 8 GPUs, one process each
+
+With --nproc N the check runs in N processes (helpers.core.distributed: NCCL on CUDA, gloo on CPU),
+each trainer's global batch split over them; images/s are the whole job's and the memory column
+lists every process's peak, so comparing with a --nproc 1 run shows the scaling.
 
 Writes <out>/gpu_check.json, <out>/gpu_check.md (the table) and <out>/samples.png (the last
 fixed-input samples of every model, so a reader can see that each one learns something).
@@ -27,7 +32,9 @@ import argparse
 import importlib
 import json
 import math
+import os
 import shutil
+import socket
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -36,7 +43,7 @@ from typing import Callable
 
 import torch
 
-from ..core import paths
+from ..core import distributed, paths
 from ..core.runtime import get_device, machine, seed_everything
 from ..models import MODELS
 
@@ -64,7 +71,8 @@ def jobs(model: str, celeba: Path, lfw: Path, device, ckpt_root: Path, epoch_ima
     package = importlib.import_module(f"helpers.models.{model}")
     cfg = package.config_for("full")
     lfw_model = model in LFW_MODELS
-    faces = load_faces(lfw if lfw_model else celeba, cfg.img_size, split="all" if lfw_model else "train")
+    with distributed.local_first():  # one cache build per node
+        faces = load_faces(lfw if lfw_model else celeba, cfg.img_size, split="all" if lfw_model else "train")
 
     def builder(name, kwargs):
         def build():
@@ -107,6 +115,7 @@ def run_job(job: Job, device, seconds: float) -> dict:
     ips = warm_steps * batch / warm_s if warm_s > 0 and warm_steps > 0 else None
     schedule_images = cfg["epochs"] * (cfg.get("epoch_images") or job.pass_images)
     samples = second.samples[-1] if second.samples else trainer2.sample()  # a time stop ran before_eval
+    memory = distributed.peak_memory_gib(dev)
     return {
         "model": job.name, "ok": True, "batch_size": batch,
         "first_slice": {"steps": step1, "seconds": round(sec1, 2),
@@ -116,7 +125,8 @@ def run_job(job: Job, device, seconds: float) -> dict:
         "images_per_second": round(ips, 1) if ips else None,
         "losses_finite": _finite_history(second),
         "last_losses": {k: round(v[-1], 4) for k, v in second.history.items() if k not in ("step", "epoch", "seconds") and v},
-        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(dev) / 2**30, 2) if dev.type == "cuda" else None,
+        "peak_gpu_memory_gib": round(max(memory), 2) if memory else None,
+        "peak_gpu_memory_gib_per_process": [round(m, 2) for m in memory],
         "schedule": f"{schedule_images / job.pass_images:.0f} passes over {job.where} at {cfg.get('img_size')} px",
         "schedule_hours_at_this_speed": round(schedule_images / ips / 3600, 1) if ips else None,
         "wall_seconds": round(time.perf_counter() - t0, 1),
@@ -181,7 +191,9 @@ def table(report: dict) -> str:
                     f"{'yes' if r['resume_continues'] else 'NO'} (step {r['resumed_at_step']}) | "
                     f"{'yes' if r['losses_finite'] else 'NO'} | {r['peak_gpu_memory_gib'] or '-'} | "
                     f"{'' if hours is None else f'{hours} h'} ({r['schedule']}) |")
-    head = f"{report['machine']}, torch {report['torch']}, {report['seconds']} s per slice"
+    nproc = report.get("nproc", 1)
+    head = (f"{report['machine']}, torch {report['torch']}, {report['seconds']} s per slice"
+            + (f", {nproc} processes (img/s of the whole job, peak memory of the largest)" if nproc > 1 else ""))
     return head + "\n\n" + "\n".join(rows) + "\n"
 
 
@@ -189,20 +201,23 @@ def check(models=MODELS, seconds: float = 15.0, out: str | Path = "outputs/gpu_c
           n: int = 2000, device: str | None = None, ckpt_root: str | Path | None = None,
           epoch_images: int = 20_000) -> dict:
     """Run the check (see the module doc) and write its files to out; return the report."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out, main = Path(out), distributed.is_main()
     dev = get_device(device)
-    if celeba is None or lfw is None:
-        made = ensure_stand_ins(paths.DATA / "gpu_check", n)
-        celeba, lfw = Path(celeba or made[0]), Path(lfw or made[1])
-    ckpt_root = Path(ckpt_root) if ckpt_root else paths.checkpoint_dir("gpu_check")
-    shutil.rmtree(ckpt_root, ignore_errors=True)  # a check trains from scratch
+    with distributed.local_first():  # rank 0 renders and cleans up, the others wait
+        if celeba is None or lfw is None:
+            made = ensure_stand_ins(paths.DATA / "gpu_check", n)
+            celeba, lfw = Path(celeba or made[0]), Path(lfw or made[1])
+        ckpt_root = Path(ckpt_root) if ckpt_root else paths.CHECKPOINTS / "gpu_check"
+        if main:
+            shutil.rmtree(ckpt_root, ignore_errors=True)  # a check trains from scratch
     report = {"machine": machine(dev), "device": dev.type, "torch": torch.__version__, "seconds": seconds,
+              "nproc": distributed.world_size(),
               "epoch_images": epoch_images,
               "celeba": str(celeba), "lfw": str(lfw), "results": []}
     for name in models:
         seed_everything(0)
-        print(f"== {name}", flush=True)
+        if main:
+            print(f"== {name}", flush=True)
         model = name if name in MODELS else part_index().get(name)
         try:
             if model is None:
@@ -218,9 +233,12 @@ def check(models=MODELS, seconds: float = 15.0, out: str | Path = "outputs/gpu_c
             except Exception as err:
                 report["results"].append({"model": job.name, "ok": False, "error": f"{type(err).__name__}: {err}",
                                           "traceback": traceback.format_exc()})
-                print(report["results"][-1]["traceback"], flush=True)
+                print(report["results"][-1]["traceback"], flush=True)  # every process: one may fail alone
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
+    if not main:
+        return report
+    out.mkdir(parents=True, exist_ok=True)
     fig = samples_figure(report["results"])
     from ..ui.viz import save_figure
     save_figure(fig, out / "samples.png")
@@ -243,10 +261,32 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=2000, help="faces in each rendered stand-in")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: the GPU when there is one)")
     p.add_argument("--epoch-images", type=int, default=20_000, help="repeat the training set to this many images a pass")
+    p.add_argument("--nproc", type=int, default=1, help="processes (one per GPU), each trainer's batch split over them")
     a = p.parse_args(argv)
-    report = check([m.strip() for m in a.models.split(",") if m.strip()], a.seconds, a.out, a.celeba, a.lfw, a.n,
-                   a.device, epoch_images=a.epoch_images)
+    if a.nproc > 1 and "RANK" not in os.environ:  # launch the processes here, as torchrun would
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        import torch.multiprocessing as mp
+
+        mp.spawn(_process, args=(a.nproc, port, argv), nprocs=a.nproc, join=True)
+        report = json.loads((Path(a.out) / "gpu_check.json").read_text())
+    else:
+        device = distributed.init(a.device)
+        try:
+            report = check([m.strip() for m in a.models.split(",") if m.strip()], a.seconds, a.out, a.celeba, a.lfw,
+                           a.n, str(device), epoch_images=a.epoch_images)
+        except BaseException:
+            distributed.shutdown(wait=False)
+            raise
+        distributed.shutdown()
     return 0 if all(r["ok"] and r["resume_continues"] and r["losses_finite"] for r in report["results"]) else 1
+
+
+def _process(rank: int, nproc: int, port: int, argv) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    main(argv)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ...core.average import WeightAverage
+from ...core import distributed
 from ...core.checkpoint import load_modules
 from ...core.modules import adam
 from ...core.train import Trainer
@@ -24,7 +25,8 @@ def make_step(D, G, eq, d_opt, g_opt, cfg: BEGANConfig):
 
     One pass of D over [real, G(z)] gives L(x) and L(G(z)); D's gradient comes from
     L(x) - k_t L(G(z)), G's from L(G(z)) (section 3.4). The lr is multiplied by lr_decay every
-    lr_decay_every steps, never below lr_min.
+    lr_decay_every steps, never below lr_min. Under torchrun the gradients and the losses that move
+    k_t are averaged over processes, so k_t stays the same everywhere (the global batch's).
     """
 
     def step(batch, state):
@@ -44,9 +46,10 @@ def make_step(D, G, eq, d_opt, g_opt, cfg: BEGANConfig):
         for params, grads in ((d_params, d_grads), (g_params, g_grads)):
             for p, g in zip(params, grads):
                 p.grad = g
+        distributed.average_gradients(d_opt, g_opt)  # autograd.grad: no backward hook would see these
         d_opt.step()
         g_opt.step()
-        lr, lf = l_real.item(), l_fake.item()
+        lr, lf = distributed.losses(l_real, l_fake)
         eq.k.fill_(update_k(k, lr, lf, cfg.gamma, cfg.lambda_k))
         return {"l_real": lr, "l_fake": lf, "k": k, "m_global": m_global(lr, lf, cfg.gamma),
                 "lr": d_opt.param_groups[0]["lr"]}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from ...core.average import WeightAverage
+from ...core.distributed import average_gradients
 from ...core.modules import adam, frozen
 from ...core.train import Trainer
 from ...gan import diff_augment, fake_loss, real_loss, sampler
@@ -51,6 +52,7 @@ def regularise_gradients(net: torch.nn.Module, l1: float, l2: float, clamp: floa
 def _update(opt, loss, net, l1: float, l2: float, clamp: float) -> torch.Tensor:
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    average_gradients(opt)  # under torchrun: the global batch's gradient is the one clamped
     regularise_gradients(net, l1, l2, clamp)
     opt.step()
     return loss.detach()

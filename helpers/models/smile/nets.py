@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...core.distributed import batch_mean, batch_var
 from ...gan import INITS, Projection, doubling, down_stack, num_stages, up_stack
 
 
@@ -132,7 +133,8 @@ def feature_matching(f_real: torch.Tensor, f_fake: torch.Tensor, kind: str = "l2
     f_real, f_fake: (B, F) from ACDiscriminator(..., with_features=True); the real side is
     detached (only G learns from it). kind: 'l2' (mean squared) or 'l1' (mean absolute).
     """
-    return image_loss(f_fake.float().mean(0), f_real.detach().float().mean(0), kind)
+    # batch_mean: under torchrun, the global batch's mean (as one process with the whole batch)
+    return image_loss(batch_mean(f_fake.float()), batch_mean(f_real.detach().float()), kind)
 
 
 def image_loss(x: torch.Tensor, y: torch.Tensor, kind: str = "l2") -> torch.Tensor:
@@ -150,8 +152,8 @@ def prior_penalty(z: torch.Tensor) -> torch.Tensor:
     z: (B, z_dim) encoder outputs. mean(mu^2) + mean((var - 1)^2) over dimensions: it keeps E's
     codes where G was trained, so flipping the class of a code still gives a face G knows.
     """
-    z = z.float()
-    return z.mean(0).pow(2).mean() + (z.var(0) - 1).pow(2).mean()
+    z = z.float()  # batch_mean / batch_var: the global batch's moments under torchrun
+    return batch_mean(z).pow(2).mean() + (batch_var(z) - 1).pow(2).mean()
 
 
 def clip_weights(D: ACDiscriminator, clip: float) -> None:
