@@ -224,6 +224,10 @@ class Trainer:
                         break
                     bar.set_postfix(self._postfix(st, start), refresh=False)
                 bar.update(1)
+                if max_seconds is not None and st.step % 50 == 0 and st.seconds > start[1]:
+                    # the time budget usually ends the run first: let the bar's total (and ETA) say so
+                    left = (st.step - start[0]) / (st.seconds - start[1]) * (max_seconds - st.seconds)
+                    bar.total = min(epochs * self.per_epoch, st.step + max(int(left), 1))
                 if st.batch >= self.per_epoch:  # a complete epoch
                     st.epoch, st.batch = st.epoch + 1, 0
                     for s in self.schedulers.values():
