@@ -135,14 +135,14 @@ def test_cli_rehearsal_writes_all_three_and_skips_when_present(tmp_path, capsys)
 
 
 def test_run_notebooks_rehearsal_runs_full_with_the_cap_and_the_data_elsewhere(tmp_path, monkeypatch):
-    for name in ("FACEGAN_PROFILE", REHEARSE_ENV, "FACEGAN_OUTPUTS", "FACEGAN_CHECKPOINTS"):
+    for name in ("FACEGAN_PROFILE", REHEARSE_ENV, "FACEGAN_OUTPUTS", "FACEGAN_CHECKPOINTS", "PYTHONOPTIMIZE"):
         monkeypatch.setenv(name, "")  # restored afterwards: main() sets them for the kernels
     monkeypatch.setattr(paths, "OUTPUTS", tmp_path / "outputs")
     monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path / "ckpts")
     monkeypatch.setattr(paths, "ASSETS", tmp_path / "assets")
     nb = tiny_notebook(tmp_path / "07_full.ipynb",
                        "import helpers as H\nprint(H.setup(profile=profile).profile, data, H.config.rehearsal_seconds(), "
-                       "H.paths.OUTPUTS.name, H.paths.CHECKPOINTS.name)\n"
+                       "H.paths.OUTPUTS.name, H.paths.CHECKPOINTS.name, __debug__)\n"
                        "H.viz.save_figure(__import__('matplotlib.pyplot').pyplot.figure(), H.paths.output_dir('07_full') / 'f.png')")
     data = tmp_path / "mydata"
     data.mkdir()
@@ -152,7 +152,8 @@ def test_run_notebooks_rehearsal_runs_full_with_the_cap_and_the_data_elsewhere(t
     assert run_notebooks.main([str(nb), "--rehearse", "7", "--data", str(data)]) == 0
     executed = tmp_path / "outputs" / "rehearsal" / "07_full" / "07_full.ipynb"
     printed = "".join(json.loads(executed.read_text())["cells"][-1]["outputs"][0]["text"])
-    assert printed.split() == ["full", str(data.resolve()), "7.0", "rehearsal", "rehearsal"]
+    # __debug__ False: python -O, the notebooks' learning asserts are not a rehearsal's business
+    assert printed.split() == ["full", str(data.resolve()), "7.0", "rehearsal", "rehearsal", "False"]
     assert (tmp_path / "outputs" / "rehearsal" / "07_full" / "f.png").is_file()
     assert not (tmp_path / "assets").exists()  # a rehearsal never replaces the published figures
     assert not stale.exists()  # nor resumes an older rehearsal

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt_io
 from . import distributed
 from .average import WeightAverage
-from .config import rehearsal_budget, run_keys
+from .config import rehearsal_budget, rehearsal_seconds, run_keys
 from .modules import eval_mode
 from .runtime import autocast
 
@@ -116,7 +116,8 @@ class Trainer:
         self.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
         self.sample_fn, self.epoch_end_fn, self.before_eval = sample_fn, epoch_end_fn, before_eval
         self.keep_best, self.keep_every, self.save_every = keep_best or {}, keep_every, save_every_minutes
-        self.amp, self.log_every, self.progress = amp, log_every, progress and self.is_main
+        # a rehearsal trains a few steps: log each, so the curves and the code that reads them exist
+        self.amp, self.log_every, self.progress = amp, 1 if rehearsal_seconds() else log_every, progress and self.is_main
         from .live import LivePlot, in_notebook
 
         self.live = LivePlot(name, live_every_s) if live and self.is_main and in_notebook() else None
