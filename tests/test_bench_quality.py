@@ -1,5 +1,6 @@
 """make bench-quality: skipped cleanly without real faces; the pytorch/examples copy trains; the table
 names both models with every score."""
+import pytest
 import torch
 
 from helpers.data.faces import FaceSet
@@ -33,3 +34,16 @@ def test_the_table_names_both_models_and_every_score():
     assert "| ours (notebook 01 demo) | 1,234 | 40.0 |" in text and "| pytorch/examples DCGAN | 1,234 | 80.0 |" in text
     assert "480 s of training each on celeba_dev" in text and "(real 0.90)" in text and "0.0300 (± 0.0020)" in text
     assert "FID ours / reference 0.50" in text
+
+
+def test_markdown_tables_have_one_cell_per_column_and_the_ddp_bench_names_every_setup():
+    from helpers.eval.report import markdown_table
+    from helpers.tools import bench_ddp
+
+    assert markdown_table(["a", "b"], [[1, "x"]]) == "| a | b |\n| --- | --- |\n| 1 | x |"
+    with pytest.raises(ValueError, match="2 cells"):
+        markdown_table(["a", "b"], [[1]])
+    report = {"img_s": {"1x1": 60.0, "2x1": 80.0}, "speedup_vs_1x1": {"1x1": 1.0, "2x1": 1.33}, "machine": "cpu",
+              "torch": "2", "global_batch": 64, "steps": 3, "efficiency_2_ranks": 0.67, "ranks_vs_threads": 0.8}
+    text = bench_ddp.table(report)
+    assert "| 1 process x 1 thread | 60.0 | 1.00x |" in text and "| 2 processes x 1 thread" in text and "67%" in text

@@ -1,4 +1,5 @@
-"""The metrics.json every notebook writes: plain JSON from tensors, arrays and dataclasses, atomically."""
+"""The metrics.json every notebook writes: plain JSON from tensors, arrays and dataclasses, atomically;
+and the markdown tables the benches and the README show."""
 from __future__ import annotations
 
 import json
@@ -72,3 +73,12 @@ def read_metrics(notebook: str) -> dict:
     if not target.exists():
         raise FileNotFoundError(f"{target} does not exist: run notebook {notebook!r} (it calls write_metrics) first")
     return json.loads(target.read_text(encoding="utf-8"))
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """Return a markdown table (no trailing newline): the header, the |---| line, one line per row
+    (cells written with str())."""
+    if any(len(r) != len(header) for r in rows):
+        raise ValueError(f"every row needs {len(header)} cells: {header}")
+    lines = [header, ["---"] * len(header)] + [[str(c) for c in r] for r in rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)

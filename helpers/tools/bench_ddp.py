@@ -24,6 +24,7 @@ import torch.multiprocessing as mp
 
 from ..core import distributed, paths
 from ..core.runtime import machine, seed_everything
+from ..eval.report import markdown_table
 
 # name: (processes, threads per process, kind)
 SETUPS = {"1x1": (1, 1, "one run"), "1x2": (1, 2, "one run"), "2x1": (2, 1, "one run"),
@@ -97,13 +98,14 @@ def bench(steps: int = 20, warmup: int = 3, batch: int = 64) -> dict:
 
 def table(report: dict) -> str:
     """Return the report as a markdown table."""
-    rows = ["| set-up | img/s | speed-up vs 1 x 1 |", "|---|---|---|"]
+    rows = []
     for k, v in report["img_s"].items():
         p, t, kind = SETUPS[k]
-        rows.append(f"| {p} process{'es' if p > 1 else ''} x {t} thread{'s' if t > 1 else ''}{LABELS[kind]} | "
-                    f"{v:.1f} | {report['speedup_vs_1x1'][k]:.2f}x |")
+        rows.append([f"{p} process{'es' if p > 1 else ''} x {t} thread{'s' if t > 1 else ''}{LABELS[kind]}",
+                     f"{v:.1f}", f"{report['speedup_vs_1x1'][k]:.2f}x"])
     return (f"{report['machine']}, torch {report['torch']}, DCGAN-64 (`full` networks), global batch "
-            f"{report['global_batch']}, {report['steps']} timed steps\n\n" + "\n".join(rows) +
+            f"{report['global_batch']}, {report['steps']} timed steps\n\n"
+            + markdown_table(["set-up", "img/s", "speed-up vs 1 x 1"], rows) +
             f"\n\nscaling efficiency of 2 processes: {report['efficiency_2_ranks']:.0%}; "
             f"2 processes x 1 thread vs 1 process x 2 threads: {report['ranks_vs_threads']:.2f}x\n")
 

@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from ..core import paths
 from ..core.runtime import machine, seed_everything
+from ..eval.report import markdown_table
 from ..data import load_faces, to_range
 
 DEFAULT_DATA = paths.ROOT.parent / "shared" / "data" / "celeba_dev"
@@ -147,14 +148,14 @@ def run(data: Path, seconds: float, n: int, out: Path, device="cpu", oracle_seco
 
 def table(report: dict) -> str:
     """Return the report as a markdown table (one row per model)."""
-    rows = ["| model | steps | FID | KID (± se) | faces found | oracle FD |", "|---|---|---|---|---|---|"]
-    for name, label in (("ours", "ours (notebook 01 demo)"), ("reference", "pytorch/examples DCGAN")):
-        rows.append(f"| {label} | {report[f'steps_{name}']:,} | {report[f'fid_{name}']:.1f} | "
-                    f"{report[f'kid_{name}']:.4f} (± {report[f'kid_se_{name}']:.4f}) | "
-                    f"{report[f'face_detect_rate_{name}']:.2f} (real {report['face_detect_rate_real']:.2f}) | "
-                    f"{report[f'fd_oracle_{name}']:.1f} |")
+    rows = [[label, f"{report[f'steps_{name}']:,}", f"{report[f'fid_{name}']:.1f}",
+             f"{report[f'kid_{name}']:.4f} (± {report[f'kid_se_{name}']:.4f})",
+             f"{report[f'face_detect_rate_{name}']:.2f} (real {report['face_detect_rate_real']:.2f})",
+             f"{report[f'fd_oracle_{name}']:.1f}"]
+            for name, label in (("ours", "ours (notebook 01 demo)"), ("reference", "pytorch/examples DCGAN"))]
     return (f"{report['seconds_each']:.0f} s of training each on {Path(report['data']).name} (32 px), "
-            f"{report['n']} samples vs {report['n']} test faces, {report['machine']}\n\n" + "\n".join(rows) +
+            f"{report['n']} samples vs {report['n']} test faces, {report['machine']}\n\n"
+            + markdown_table(["model", "steps", "FID", "KID (± se)", "faces found", "oracle FD"], rows) +
             f"\n\nreal vs real: FID {report['fid_real']:.1f}, KID {report['kid_real']:.4f} (± {report['kid_real_se']:.4f}); "
             f"FID ours / reference {report['fid_ours'] / report['fid_reference']:.2f}\n")
 
