@@ -198,6 +198,17 @@ def test_inversion_lowers_the_reconstruction_error():
     assert all(p.requires_grad for p in G.parameters())  # G is left trainable
 
 
+def test_endpoint_psnr_rises_when_the_inversion_reaches_the_photos():
+    cfg = tiny()
+    D, G = began.build_network(cfg)
+    pools = _pools(G, D, cfg)
+    far = began_widgets.endpoint_psnr(G, D, pools)
+    assert set(far) == set(began_widgets.REAL_FACE_METHODS)
+    reachable = began_widgets.make_pools(G, D, pools.z, G(pools.z).detach(), invert_steps=0)
+    reachable.z_inv = pools.z  # the photos are G's own faces: their latents reach them exactly
+    assert began_widgets.endpoint_psnr(G, D, reachable)["inversion"] > far["inversion"] + 20
+
+
 def test_every_method_interpolates_between_its_endpoints():
     cfg = tiny()
     D, G = began.build_network(cfg)

@@ -55,6 +55,19 @@ def test_unknown_policy():
 
 
 # ---- latent space --------------------------------------------------------------------------
+def test_residual_edit_keeps_the_photo_and_adds_only_the_change():
+    torch.manual_seed(0)
+    x, recon = torch.rand(2, 3, 8, 8) * 1.6 - 0.8, torch.zeros(2, 3, 8, 8)
+    assert torch.equal(latent.residual_edit(x, recon, recon), x)  # no change asked: the photo itself
+    edited = recon.clone()
+    edited[:, :, 6:] += 0.5  # the edit touches the bottom rows only (a mouth, say)
+    out = latent.residual_edit(x, recon, edited)
+    assert torch.equal(out[:, :, :6], x[:, :, :6]) and torch.allclose(out[:, :, 6:], (x[:, :, 6:] + 0.5).clamp(-1, 1))
+    assert out.abs().max() <= 1
+    with pytest.raises(ValueError, match="one shape"):
+        latent.residual_edit(x, recon[:1], recon)
+
+
 def test_slerp_keeps_the_norm_and_ends_at_the_endpoints():
     z0, z1 = torch.randn(100), torch.randn(100)
     path = latent.interpolate(z0, z1, 9, "slerp")

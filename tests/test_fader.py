@@ -113,6 +113,20 @@ def test_adversarial_loss_rewards_the_flipped_reading():
     assert fader.adversarial_loss(wrong, y) < fader.adversarial_loss(right, y)
 
 
+def test_balanced_losses_do_not_let_d_ignore_a_rare_attribute():
+    y = torch.zeros(20, 1)
+    y[:2] = 1  # a 10% attribute, as Eyeglasses in CelebA
+    rate = y.mean(0)
+    w = fader.class_weights(y, rate)
+    assert w.mean() == pytest.approx(1.0) and w[:2].sum() == pytest.approx(w[2:].sum())  # each class half
+    always_absent = torch.full((20, 1), -3.0)  # a D that never reads the attribute
+    reads_it = torch.where(y > 0.5, 3.0, -3.0)
+    plain, balanced = fader.discriminator_loss(always_absent, y), fader.discriminator_loss(always_absent, y, rate)
+    assert balanced > 3 * plain  # unweighted, ignoring the rare class costs D almost nothing
+    assert fader.discriminator_loss(reads_it, y, rate) < 0.1 * balanced
+    assert fader.class_weights(y, None) is None
+
+
 def test_losses_fall_on_a_tiny_batch():
     torch.manual_seed(0)
     cfg = tiny_cfg(lr=2e-3)
@@ -268,6 +282,16 @@ def test_render_upload_changes_with_the_attribute_values(nets):
     assert np.array_equal(a[:, :19], b[:, :19])  # the original half stays
 
 
+def test_residual_edit_at_the_own_attributes_is_the_photo_and_moves_with_the_sliders(nets):
+    f = tiny_faces()
+    x, own = to_range(f.images[5:6]), f.attrs[5]
+    same, _ = fader_widgets.render_fader(nets, x, own.tolist(), own=own)
+    assert np.array_equal(same[2:18, 2:18], same[2:18, 20:36])  # nothing asked: the edit is the photo
+    moved, _ = fader_widgets.render_fader(nets, x, (own + torch.tensor([2.0, 0, 0])).tolist(), own=own)
+    plain, _ = fader_widgets.render_fader(nets, x, (own + torch.tensor([2.0, 0, 0])).tolist())
+    assert not np.array_equal(moved, same) and not np.array_equal(moved, plain)
+
+
 def test_upload_bytes_reads_both_ipywidgets_formats():
     assert H.widgets.upload_bytes(({"name": "a.png", "content": memoryview(b"xy")},)) == b"xy"
     assert H.widgets.upload_bytes({"a.png": {"content": b"xy"}}) == b"xy"
@@ -295,6 +319,9 @@ def test_every_slider_and_the_upload_change_the_picture(nets):
     before = w.image.value
     w.buttons["reset to the face's own attributes"].click()
     assert w.image.value != before and [c[n].value for n in ATTRS] == tiny_faces().attrs[5].tolist()
+    before = w.image.value
+    c["residual"].value = True  # own attributes: the residual edit is the photo itself
+    assert w.image.value != before
     before = w.image.value
     c["upload"].set_trait("value", (upload_entry("me.png", image_bytes("PNG")),))
     assert w.image.value != before and "your image" in w.readout.value

@@ -270,6 +270,10 @@ def test_render_conversion_follows_the_amount():
     assert a.dtype == np.uint8 and a.shape == (20, 38, 3) and not np.array_equal(a, b)
     assert np.array_equal(a[:, :19], b[:, :19]) and ra["before"] == rb["before"]  # the input side stays
     assert SW.render_amount_strip(G, z, (0.0, 1.0)).shape == (20, 38, 3)
+    same, _ = SW.render_conversion(G, x, z, 1.0, own=torch.tensor([1.0]))
+    assert np.array_equal(same[2:18, 2:18], same[2:18, 20:36])  # residual at its own class: the photo itself
+    flipped, _ = SW.render_conversion(G, x, z, 0.0, own=torch.tensor([1.0]))
+    assert not np.array_equal(flipped, same) and not np.array_equal(flipped, a)
 
 
 def test_converter_every_control_changes_the_picture():
@@ -285,6 +289,9 @@ def test_converter_every_control_changes_the_picture():
         move()
         assert box.image.value != before and box.readout.value != text
     assert amount.value == 1.0 - float(classes[3, 0])  # a new face starts converted to the other class
+    before = box.image.value
+    c["residual"].value = True
+    assert box.image.value != before
     arr = np.full((20, 20, 3), 200, np.uint8)
     before = box.image.value
     upload.value = ({"name": "me.png", "type": "image/png", "size": 1, "last_modified": datetime.datetime(2024, 1, 1),

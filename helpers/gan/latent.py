@@ -101,6 +101,20 @@ def invert(G, x: torch.Tensor, z0: torch.Tensor, *cond: torch.Tensor, steps: int
     return torch.cat(zs), torch.cat(errs)
 
 
+def residual_edit(x: torch.Tensor, recon: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
+    """Return x + (edited - recon), clamped to [-1, 1]: the photo with only what the edit changed.
+
+    A generator that cannot draw the photo exactly (recon = G(z, c) != x) still tells what switching
+    the attribute changes: edited = G(z, c'). Adding that difference to the photo keeps every detail
+    the generator missed, so the person stays; what it cannot do is remove detail the edit should
+    remove (old glasses stay faintly under new ones). All (N, C, H, W) in [-1, 1].
+    """
+    if not (x.shape == recon.shape == edited.shape):
+        raise ValueError(f"x, recon and edited must have one shape, got {tuple(x.shape)}, {tuple(recon.shape)}, "
+                         f"{tuple(edited.shape)}")
+    return (x.float() + edited.float() - recon.float()).clamp(-1, 1)
+
+
 @torch.no_grad()
 def attribute_directions(G, oracle, z: torch.Tensor, attrs: list[str], min_side: int = 10) -> dict:
     """Return {attr: direction (z_dim,)}: mean latent of samples the oracle reads as having the

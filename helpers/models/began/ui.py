@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ...core.modules import infer
-from ...eval.metrics import mean_interp_smoothness
+from ...eval.metrics import mean_interp_smoothness, psnr
 from ...gan import generate, invert, lerp, slerp
 from ...ui.viz import make_grid, training_figure as _figure
 from ...ui.widgets import picture_view
@@ -81,6 +81,13 @@ def render_interp(method: str, G, D, pools: Pools, a: int, b: int, t: float) -> 
     methods): uint8 (H, W, 3)."""
     imgs = _with_ends(method, pools, a, b, frames(method, G, D, pools, a, b, [0.0, t, 1.0]))
     return make_grid(imgs, nrow=len(imgs))
+
+
+def endpoint_psnr(G, D, pools: Pools) -> dict:
+    """Return {method: PSNR (dB) of the path's end faces against the real photos} for the real-face
+    methods: D(x) for 'D-autoencoder', G(z_inv) for 'inversion' (22 dB and up reads as the photo)."""
+    ends = {"D-autoencoder": infer(D.decode, pools.h, modules=(D,)), "inversion": generate(G, pools.z_inv)}
+    return {m: psnr(ends[m], pools.real.float()) for m in REAL_FACE_METHODS}
 
 
 def smoothness_by_method(oracle, G, D, pools: Pools, pairs: list[tuple[int, int]], steps: int = 16) -> dict:

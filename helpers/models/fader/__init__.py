@@ -5,8 +5,8 @@ from .evaluate import (KEEP_BEST, decode, encode, evaluate, latent_accuracy, loa
                        select_model, summary_row, val_tracker)
 from .nets import (INJECT, Decoder, Encoder, LatentDiscriminator, attribute_maps, build_networks,  # noqa: F401
                    channel_ladder, flip_one, num_layers)
-from .train import (parts, adversarial_loss, build_trainer, discriminator_loss, lambda_at, make_step,  # noqa: F401
-                    reconstruction_loss, train_run, uses_channels_last)
+from .train import (parts, adversarial_loss, build_trainer, class_weights, discriminator_loss,  # noqa: F401
+                    lambda_at, make_step, reconstruction_loss, train_run, uses_channels_last)
 
 
 def sampler(nets: dict):

@@ -19,6 +19,7 @@ class FaderConfig:
     d_dropout: float = 0.3  # dropout in the latent discriminator (paper: 0.3)
     inject: str = "all"  # 'all' decoder layers get [1-y, y] (paper) or only the 'first' (ablation)
     lambda_lat: float = 1e-4  # final weight lambda_E of the adversarial term (paper: 1e-4)
+    balance: bool = False  # weigh each attribute's two classes equally in D's and E's losses (rare ones too)
     lambda_schedule: int = 500_000  # steps of the linear ramp 0 -> lambda_lat (paper: 500k; 0 = none)
     batch_size: int = 32  # images per step (paper: 32)
     lr: float = 2e-4  # Adam learning rate for E, G and D (paper)
@@ -42,8 +43,10 @@ PRESETS = {
                          max_seconds=6, ablation_seconds=3, val_images=64, keep_every=1, max_images=512, amp=False),
     # 32 px on a CPU: the paper's networks, a stronger and much shorter adversarial ramp for an 8-minute
     # budget (the notebook explains it; docs/experiments.md has the levers tried).
+    # balance: Eyeglasses is 6-7% of CelebA; unweighted, D can ignore it and E keeps it in z, so the
+    # decoder never learns to use its input (docs/experiments.md, Fader on real faces).
     "demo": FaderConfig(lambda_lat=1e-2, lambda_schedule=2000, lr=4e-4, batch_size=64, max_seconds=480,
-                        ablation_seconds=90, amp=False),
+                        ablation_seconds=90, amp=False, balance=True),
     # The paper: 256 px CelebA, 2x2 latent, lambda_E 1e-4 ramped over 500k steps, on a GPU. The official
     # code's 1000 epochs are of 50,000 images each, as here. Each ablation gets 3 hours, against the main
     # model's checkpoint at 3 hours: three models of the full schedule would triple a run of days.

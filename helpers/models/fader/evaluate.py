@@ -16,6 +16,7 @@ from ...core.checkpoint import load_modules
 from ...core.modules import infer
 from ...data.faces import to_range
 from ...eval import metrics
+from ...gan import residual_edit
 from .config import FaderConfig
 from .nets import build_networks, flip_one
 
@@ -46,22 +47,29 @@ def scores(nets: dict, oracle, faces, n: int | None = None) -> dict:
     edits), preserve_vs_recon: the same against the reconstruction (what the edit itself changed,
     reconstruction blur aside); recon_psnr (dB) of G(E(x), y) vs x; recon_mse; latent_disc_accuracy
     (mean, and per attribute) of D reading y from E(x), with latent_disc_chance = majority-class rate.
+    swap_accuracy_residual / preserve_accuracy_residual: the same for the residual edits
+    x + G(z, y') - G(z, y) (helpers.gan.residual_edit: the photo keeps what the decoder blurs).
     """
     x = to_range(faces.images[:n])
     y = faces.attrs[:n].float()
     names = list(faces.attr_names)
     z = encode(nets["E"], x)
     recon = decode(nets["G"], z, y)
-    swap, keep, keep_rec = {}, {}, {}
+    swap, keep, keep_rec, swap_res, keep_res = {}, {}, {}, {}, {}
     for j, name in enumerate(names):
         edited = decode(nets["G"], z, flip_one(y, j))
         swap[name] = metrics.flip_rate(oracle, x, edited, name)
         keep[name] = metrics.preservation(oracle, x, edited, name)
         keep_rec[name] = metrics.preservation(oracle, recon, edited, name)
+        residual = residual_edit(x, recon, edited)
+        swap_res[name] = metrics.flip_rate(oracle, x, residual, name)
+        keep_res[name] = metrics.preservation(oracle, x, residual, name)
     lat = latent_accuracy(nets["D"], z, y)
     chance = torch.maximum(y.mean(0), 1 - y.mean(0))
-    mean = sum(swap.values()) / len(swap)
+    mean, mean_res = sum(swap.values()) / len(swap), sum(swap_res.values()) / len(swap_res)
     return {"swap_accuracy": {**swap, "mean": mean}, "swap_accuracy_mean": mean,
+            "swap_accuracy_residual": {**swap_res, "mean": mean_res}, "swap_accuracy_residual_mean": mean_res,
+            "preserve_accuracy_residual": sum(keep_res.values()) / len(keep_res),
             "preserve_accuracy": sum(keep.values()) / len(keep), "preserve_accuracy_per_attr": keep,
             "preserve_vs_recon": sum(keep_rec.values()) / len(keep_rec),
             "recon_psnr": metrics.psnr(recon, x), "recon_mse": float(((recon - x) ** 2).mean()),
@@ -74,7 +82,8 @@ def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None
     """Return scores() on the first n test faces (the model's attributes selected), and the field's
     judges on the edits: face i with attribute i mod n_attr flipped is scored with FID / KID and the
     face detector against the test faces, and with the identity judge against face i itself
-    (identity_kept_real_pairs: that judge on two photos of one person in pairs_from, if given).
+    (identity_kept_real_pairs: that judge on two photos of one person in pairs_from, if given;
+    identity_kept_residual: the judge on the residual edits).
     field=False: the oracle's scores only (the field's judges are the slow ones on a CPU)."""
     faces = test.select_attrs(list(cfg.attrs))
     out = scores(nets, judges.oracle, faces, n)
@@ -85,10 +94,13 @@ def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None
     flipped = y.clone()
     rows = torch.arange(k)
     flipped[rows, rows % y.shape[1]] = 1 - flipped[rows, rows % y.shape[1]]
-    edits = decode(nets["G"], encode(nets["E"], x), flipped)
+    z = encode(nets["E"], x)
+    edits = decode(nets["G"], z, flipped)
+    residual = residual_edit(x, decode(nets["G"], z, y), edits)
     field = judges.generated(edits, test, k)
     return {**out, **{key: v for key, v in field.items() if key != "fd_oracle"},
-            **judges.identity(x, edits, pairs_from)}
+            **judges.identity(x, edits, pairs_from),
+            "identity_kept_residual": judges.identity(x, residual)["identity_kept"]}
 
 
 def val_tracker(oracle, valid, n: int = 512):
@@ -134,4 +146,5 @@ def summary_row(result: dict) -> str:
     return (f"swap {sw['mean']:.3f} ({per}) | preserve {result['preserve_accuracy']:.3f} "
             f"(vs recon {result['preserve_vs_recon']:.3f}) | "
             f"PSNR {result['recon_psnr']:.1f} dB | latent D acc {result['latent_disc_accuracy']:.3f} "
-            f"(chance {result['latent_disc_chance']:.3f})")
+            f"(chance {result['latent_disc_chance']:.3f}) | residual: swap "
+            f"{result['swap_accuracy_residual_mean']:.3f}, preserve {result['preserve_accuracy_residual']:.3f}")

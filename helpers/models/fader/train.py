@@ -23,19 +23,32 @@ def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(x_hat.float(), x.float())
 
 
-def discriminator_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def class_weights(y: torch.Tensor, pos_rate: torch.Tensor | None) -> torch.Tensor | None:
+    """Return per-entry weights (B, n_attr) that give each attribute's two classes equal total weight
+    (0.5 / rate for the positives, 0.5 / (1 - rate) for the negatives), or None when pos_rate is None.
+
+    pos_rate: (n_attr,) fraction of training faces with each attribute (FaceSet.attrs.mean(0))."""
+    if pos_rate is None:
+        return None
+    rate = pos_rate.to(y.device).float().clamp(0.01, 0.99)
+    return torch.where(y > 0.5, 0.5 / rate, 0.5 / (1 - rate))
+
+
+def discriminator_loss(logits: torch.Tensor, y: torch.Tensor, pos_rate: torch.Tensor | None = None) -> torch.Tensor:
     """Return the scalar -log P(y | z) averaged over attributes and batch (paper eq. 2).
 
     logits: (B, n_attr) from D; y: (B, n_attr) in {0, 1}. One logit per binary attribute is the
-    official two-way softmax with the first logit fixed at 0.
+    official two-way softmax with the first logit fixed at 0. pos_rate (n_attr,): weigh the classes
+    equally (class_weights), so a rare attribute counts as much as a common one.
     """
-    return F.binary_cross_entropy_with_logits(logits.float(), y.float())
+    return F.binary_cross_entropy_with_logits(logits.float(), y.float(), weight=class_weights(y, pos_rate))
 
 
-def adversarial_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def adversarial_loss(logits: torch.Tensor, y: torch.Tensor, pos_rate: torch.Tensor | None = None) -> torch.Tensor:
     """Return the encoder's scalar loss -log P(1 - y | E(x)): fool D into reading the flipped
-    attributes (paper eq. 3; for binary attributes the official 'random other class' is 1 - y)."""
-    return F.binary_cross_entropy_with_logits(logits.float(), 1 - y.float())
+    attributes (paper eq. 3; for binary attributes the official 'random other class' is 1 - y),
+    weighted by the true classes as discriminator_loss is."""
+    return F.binary_cross_entropy_with_logits(logits.float(), 1 - y.float(), weight=class_weights(y, pos_rate))
 
 
 def lambda_at(cfg: FaderConfig, step: int) -> float:
@@ -45,12 +58,13 @@ def lambda_at(cfg: FaderConfig, step: int) -> float:
     return cfg.lambda_lat * min(1.0, step / cfg.lambda_schedule)
 
 
-def make_step(E, G, D, ae_opt, dis_opt, cfg: FaderConfig):
+def make_step(E, G, D, ae_opt, dis_opt, cfg: FaderConfig, pos_rate: torch.Tensor | None = None):
     """Return step(batch, state) -> logs: one D update on E(x).detach(), then one E+G update on
     reconstruction + lambda_E(step) * adversarial loss, both gradient-clipped (official train.py).
 
     One encoder pass serves both updates (the official code draws a second batch for D).
-    batch = (x (B, C, S, S) in [-1, 1], y (B, n_attr) in {0, 1}).
+    batch = (x (B, C, S, S) in [-1, 1], y (B, n_attr) in {0, 1}). pos_rate (n_attr,): the training
+    set's attribute rates, for class-balanced D and E losses (cfg.balance).
     """
     ae_params = list(E.parameters()) + list(G.parameters())
 
@@ -58,12 +72,12 @@ def make_step(E, G, D, ae_opt, dis_opt, cfg: FaderConfig):
         x, y = batch
         z = E(x)  # (B, C_z, s, s)
         D.train()
-        d_loss = update(dis_opt, discriminator_loss(D(z.detach()), y), cfg.clip_grad, D.parameters())
+        d_loss = update(dis_opt, discriminator_loss(D(z.detach()), y, pos_rate), cfg.clip_grad, D.parameters())
         rec = reconstruction_loss(G(z, y), x)
         lam = lambda_at(cfg, state.step)
         D.eval()  # no dropout when it judges E (official autoencoder_step)
         with frozen(D):  # the autoencoder's update needs D's input gradient only
-            adv = adversarial_loss(D(z), y)
+            adv = adversarial_loss(D(z), y, pos_rate)
         update(ae_opt, rec + lam * adv, cfg.clip_grad, ae_params)
         D.train()
         return {"rec_loss": rec.detach(), "d_loss": d_loss, "adv_loss": adv.detach(), "lambda": lam}
@@ -87,6 +101,7 @@ def build_trainer(cfg: FaderConfig, faces, device, ckpt_dir, *, sample_faces=Non
     another attribute set is refused (CheckpointMismatch).
     """
     faces = faces.select_attrs(list(cfg.attrs)).head(cfg.max_images)
+    pos_rate = faces.attrs.float().mean(0) if cfg.balance else None  # the whole set's rates: same on every rank
     nets = build_networks(cfg, faces.channels)
     E, G, D = nets["E"], nets["G"], nets["D"]
     ae_opt = adam(list(E.parameters()) + list(G.parameters()), cfg.lr, (cfg.beta1, cfg.beta2))
@@ -100,7 +115,7 @@ def build_trainer(cfg: FaderConfig, faces, device, ckpt_dir, *, sample_faces=Non
 
     trainer_kw.setdefault("keep_every", cfg.keep_every)
     trainer = Trainer("fader", modules=nets, optimizers={"ae": ae_opt, "dis": dis_opt},
-                      step_fn=make_step(E, G, D, ae_opt, dis_opt, cfg), faces=faces, batch_size=cfg.batch_size,
+                      step_fn=make_step(E, G, D, ae_opt, dis_opt, cfg, pos_rate), faces=faces, batch_size=cfg.batch_size,
                       epoch_images=cfg.epoch_images, flip=cfg.flip, seed=seed, config=cfg, device=device,
                       ckpt_dir=ckpt_dir, channels_last=uses_channels_last(cfg, device), amp=cfg.amp,
                       sample_fn=sample_fn, **trainer_kw)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ...data.faces import to_range
+from ...gan import residual_edit
 from ...ui.viz import make_grid, training_figure as _figure
 from ...ui.widgets import decode_upload, picture_view, readout_html, upload_bytes
 from .evaluate import decode, encode
@@ -33,14 +34,21 @@ def render_sweep(nets: dict, x: torch.Tensor, y: torch.Tensor, j: int, values=SW
     return make_grid(grid, nrow=len(cols))
 
 
-def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=None) -> tuple[np.ndarray, dict]:
+def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=None,
+                 own=None) -> tuple[np.ndarray, dict]:
     """Return (picture: the face | its edit with attributes = values, oracle read-out of the edit).
 
     x: (1, C, S, S) or (C, S, S) in [-1, 1]; values: n_attr numbers (any reals, e.g. -1 .. 2).
+    own: the face's own attributes (n_attr,): then the edit is residual, the photo plus what moving
+    from own to values changes (helpers.gan.residual_edit), which keeps what the decoder blurs.
     The read-out is {attr: P(attr)} for attr_names (empty without an oracle).
     """
     x = x[None] if x.dim() == 3 else x
-    edited = decode(nets["G"], encode(nets["E"], x), torch.as_tensor([list(values)], dtype=torch.float32))
+    z = encode(nets["E"], x)
+    edited = decode(nets["G"], z, torch.as_tensor([list(values)], dtype=torch.float32))
+    if own is not None:
+        recon = decode(nets["G"], z, torch.as_tensor(own).float().reshape(1, -1))
+        edited = residual_edit(x.float().cpu(), recon, edited)
     readout = {}
     if oracle is not None and attr_names:
         probs = oracle.predict(edited)[0]
@@ -48,15 +56,22 @@ def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=No
     return make_grid(torch.cat([x.float().cpu(), edited]), nrow=2), readout
 
 
-def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_names=None):
-    """Return render_fader's (picture, read-out) for an uploaded image's bytes (see decode_upload)."""
-    return render_fader(nets, decode_upload(data, size)[None], values, oracle, attr_names)
+def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_names=None, residual=False):
+    """Return render_fader's (picture, read-out) for an uploaded image's bytes (see decode_upload);
+    residual=True takes the image's own attributes from the oracle's read-out (needs an oracle)."""
+    x = decode_upload(data, size)[None]
+    own = None
+    if residual and oracle is not None and attr_names:
+        probs = oracle.predict(x)[0]
+        own = [float(probs[oracle.attr_names.index(n)] > 0.5) for n in attr_names]
+    return render_fader(nets, x, values, oracle, attr_names, own)
 
 
 def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int = 6):
     """Return the fader widget: an image picker over `faces` (a FaceSet holding the model's
-    attributes), one slider per attribute (span, default -1 .. 2), a reset button, an upload box
-    for your own (aligned) face, the face | edit picture and the oracle's read-out.
+    attributes), one slider per attribute (span, default -1 .. 2), a residual switch (keep the
+    photo's detail: render_fader's `own`), a reset button, an upload box for your own (aligned)
+    face, the face | edit picture and the oracle's read-out.
     """
     import ipywidgets as W
 
@@ -64,6 +79,7 @@ def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int
     controls = {"pick": W.IntSlider(value=0, min=0, max=len(faces) - 1, description="test face"),
                 **{n: W.FloatSlider(value=float(faces.attrs[0, j]), min=span[0], max=span[1], step=0.1,
                                     description=n[:14], continuous_update=False) for j, n in enumerate(names)},
+                "residual": W.Checkbox(value=False, description="keep the photo's detail (residual edit)"),
                 "upload": W.FileUpload(accept="image/*", multiple=False, description="your face")}
     note = ("<i>Your own image is centre-cropped and resized to "
             f"{size}x{size}; it must be a face aligned like the training data (centred, upright, "
@@ -78,12 +94,13 @@ def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int
         values = [v[n] for n in names]
         if source["upload"] is not None:
             try:
-                pic, probs = render_upload(nets, source["upload"], values, size, oracle, names)
+                pic, probs = render_upload(nets, source["upload"], values, size, oracle, names, v["residual"])
             except ValueError:
                 source["upload"] = None
                 raise
             return pic, readout_html("your image", probs, "oracle P(attribute) of the edit:")
-        pic, probs = render_fader(nets, to_range(faces.images[v["pick"]:v["pick"] + 1]), values, oracle, names)
+        own = faces.attrs[v["pick"]] if v["residual"] else None
+        pic, probs = render_fader(nets, to_range(faces.images[v["pick"]:v["pick"] + 1]), values, oracle, names, own)
         return pic, readout_html(f"test face {v['pick']}", probs, "oracle P(attribute) of the edit:")
 
     def to_own(box):

@@ -7,7 +7,7 @@ import torch
 from ...core.modules import infer
 from ...data.faces import to_range
 from ...eval.metrics import attribute_accuracy, fd_oracle as _fd, preservation, psnr
-from ...gan import generate, invert, sample_z
+from ...gan import generate, invert, residual_edit, sample_z
 from .config import EncoderConfig, GANConfig
 
 
@@ -19,7 +19,8 @@ def encode(E, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def convert(G, E, x: torch.Tensor, c: torch.Tensor, target: torch.Tensor, latent_steps: int = 0,
             latent_lr: float = 0.05, latent_prior: float = 1e-3, kind: str = "l2") -> dict:
-    """Return {'z', 'recon', 'converted'}: z = E(x) (refined), G(z, c) and G(z, target).
+    """Return {'z', 'recon', 'converted', 'residual'}: z = E(x) (refined), G(z, c), G(z, target), and
+    the photo with only what the class switch changes, x + G(z, target) - G(z, c) (residual_edit).
 
     x: (N, C, H, W) in [-1, 1]; c: (N, A) its class (labels, or E's read-out for an upload);
     target: (N, A) the class to render, e.g. 1 - c to flip the smile, or any value in between.
@@ -29,7 +30,8 @@ def convert(G, E, x: torch.Tensor, c: torch.Tensor, target: torch.Tensor, latent
     z, _ = encode(E, x)
     if latent_steps > 0:
         z, _ = invert(G, x, z, c, steps=latent_steps, lr=latent_lr, kind=kind, prior=latent_prior)
-    return {"z": z, "recon": generate(G, z, c), "converted": generate(G, z, target)}
+    recon, converted = generate(G, z, c), generate(G, z, target)
+    return {"z": z, "recon": recon, "converted": converted, "residual": residual_edit(x, recon, converted)}
 
 
 def latent_cycle_error(E, G, cfg: GANConfig, n: int = 512, seed: int = 3) -> float:
@@ -76,7 +78,8 @@ def conversion_metrics(G, E, oracle, faces, gan_cfg: GANConfig, enc_cfg: Encoder
     latent_steps overrides enc_cfg.latent_steps (0: E's codes as they come). With judges
     (helpers.eval.panel.Judges), also identity_kept (the face embedding calls x and its conversion
     the same person) and identity_kept_real_pairs (that judge on two photos of one person in
-    pairs_from, a FaceSet with identities; None without).
+    pairs_from, a FaceSet with identities; None without). The *_residual keys score the residual
+    conversions x + G(z, 1 - c) - G(z, c), which keep what G cannot draw.
     """
     idx = sample_index(len(faces), n, seed)
     steps = enc_cfg.latent_steps if latent_steps is None else latent_steps
@@ -85,13 +88,17 @@ def conversion_metrics(G, E, oracle, faces, gan_cfg: GANConfig, enc_cfg: Encoder
     out = convert(G, E, x, c, 1 - c, steps, enc_cfg.latent_lr, enc_cfg.latent_prior, enc_cfg.loss)
     names = list(gan_cfg.attrs)
     _, p_cls = encode(E, x)
+    res = out["residual"]
     return {"conversion_accuracy": attribute_accuracy(oracle, out["converted"], 1 - c, attr_names=names)["mean_accuracy"],
             "preserve_accuracy": preservation(oracle, x, out["converted"], names),
+            "conversion_accuracy_residual": attribute_accuracy(oracle, res, 1 - c, attr_names=names)["mean_accuracy"],
+            "preserve_accuracy_residual": preservation(oracle, x, res, names),
             "recon_psnr": psnr(out["recon"], x),
             "recon_class_accuracy": attribute_accuracy(oracle, out["recon"], c, attr_names=names)["mean_accuracy"],
             "class_from_E": float(((p_cls > 0.5).float() == c).float().mean()),
             "z_norm_ratio": float(out["z"].norm(dim=1).mean() / gan_cfg.z_dim ** 0.5),
-            **(judges.identity(x, out["converted"], pairs_from) if judges is not None else {})}
+            **(judges.identity(x, out["converted"], pairs_from) if judges is not None else {}),
+            **({"identity_kept_residual": judges.identity(x, res)["identity_kept"]} if judges is not None else {})}
 
 
 def evaluate(nets: dict, cfg: GANConfig, judges, test, n: int) -> dict:
@@ -101,3 +108,26 @@ def evaluate(nets: dict, cfg: GANConfig, judges, test, n: int) -> dict:
     G = sampler(nets)
     return {"class_accuracy": class_accuracy(G, judges.oracle, cfg, n),
             **judges.generated(samples(G, cfg, test, n), test, n)}
+
+
+def metrics_record(cfg, states: dict, gans: dict, conversions: dict, **extra) -> dict:
+    """Return notebook 03's metrics.json record.
+
+    states: {model name: (TrainState, its config)} of every model trained; gans: {'acgan': scores,
+    'wacgan': scores} from evaluate() (the ACGAN's are also the headline keys); conversions:
+    {key suffix: conversion_metrics() result}, suffix '' for the headline converter; extra: keys
+    written as given (profile, data, the real-vs-real reference, ...).
+    """
+    out = {**extra, "config": cfg}
+    for name, scores in gans.items():
+        out[f"class_accuracy_{name}"] = scores["class_accuracy"]
+        out.update({f"{k}_{name}": v for k, v in scores.items() if k != "class_accuracy"})
+    out.update({k: v for k, v in gans["acgan"].items() if k != "class_accuracy"})
+    for suffix, scores in conversions.items():
+        out.update({f"{k}{suffix}": v for k, v in scores.items()})
+    seconds = sum(s.seconds for s, _ in states.values())
+    out.update(train_seconds=seconds,
+               images_per_second=sum(s.step * c.batch_size for s, c in states.values()) / max(seconds, 1e-9),
+               train_seconds_per_model={k: s.seconds for k, (s, _) in states.items()},
+               steps={k: s.step for k, (s, _) in states.items()})
+    return out

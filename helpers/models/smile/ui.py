@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...gan import generate, invert
+from ...gan import generate, invert, residual_edit
 from ...ui.viz import make_grid
 from ...ui.widgets import decode_upload, picture_view, upload_bytes
 from .convert import encode
@@ -29,14 +29,18 @@ def encode_one(G, E, x: torch.Tensor, c: torch.Tensor | None = None, latent_step
 
 
 def render_conversion(G, x: torch.Tensor, z: torch.Tensor, amount: float, oracle=None,
-                      attr: str = "Smiling") -> tuple[np.ndarray, dict]:
+                      attr: str = "Smiling", own: torch.Tensor | None = None) -> tuple[np.ndarray, dict]:
     """Return (picture [x | G(z, amount)] side by side as uint8 (H, W + pad, 3), read-out).
 
     x: (C, H, W) in [-1, 1] the input face; z: (z_dim,) its code; amount: the class value given
-    to G (0 = no smile, 1 = smile; values outside [0, 1] exaggerate). The read-out holds the
-    oracle's P(attr) before and after when an oracle is given.
+    to G (0 = no smile, 1 = smile; values outside [0, 1] exaggerate). own: the face's class (A,):
+    then the right picture is the residual x + G(z, amount) - G(z, own), the photo with only what
+    the class switch changes. The read-out holds the oracle's P(attr) before and after when an
+    oracle is given.
     """
     out = generate(G, z[None], torch.full((1, G.n_classes), float(amount)))  # (1, C, H, W)
+    if own is not None:
+        out = residual_edit(x[None].float().cpu(), generate(G, z[None], own.float().reshape(1, -1)), out)
     pair = torch.stack([x.float().cpu(), out[0]])  # (2, C, H, W)
     readout = {"amount": float(amount)}
     if oracle is not None and attr in oracle.attr_names:
@@ -60,7 +64,8 @@ def _readout_html(model: str, source: str, readout: dict, attr: str) -> str:
 
 def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=None, attr: str = "Smiling",
               latent_steps: int = 0, latent_lr: float = 0.05, latent_prior: float = 1e-3, upscale: int = 4):
-    """Return the converter widget: model switch, image picker, smile-amount slider, upload, pair, read-out.
+    """Return the converter widget: model switch, image picker, smile-amount slider, residual switch
+    (render_conversion's `own`), upload, pair, read-out.
 
     models: {'ACGAN': (G, E), 'WACGAN': (G, E)}; images: (N, C, H, W) in [-1, 1] (the test split);
     classes: (N, A) their labels. Moving the picker flips the smile of the new face (amount = 1 - c).
@@ -72,6 +77,7 @@ def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=
                 "pick": W.IntSlider(value=0, min=0, max=len(images) - 1, description="test image"),
                 "amount": W.FloatSlider(value=1.0 - float(classes[0, 0]), min=-0.5, max=1.5, step=0.05,
                                         description="smile"),
+                "residual": W.Checkbox(value=False, description="keep the photo's detail (residual)"),
                 "upload": W.FileUpload(accept="image/*", multiple=False, description="your image")}
     state = {"source": "test", "x": images[0], "c": classes[0]}
     cache: dict = {}
@@ -95,7 +101,8 @@ def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=
         elif changed == "pick":
             state.update(source="test", x=images[v["pick"]], c=classes[v["pick"]])
         z, c = code(v["model"])
-        pic, read = render_conversion(models[v["model"]][0], state["x"], z, v["amount"], oracle, attr)
+        pic, read = render_conversion(models[v["model"]][0], state["x"], z, v["amount"], oracle, attr,
+                                      c if v["residual"] else None)
         source = (f"test image {v['pick']} (label {attr}={int(c[0])})" if state["source"] == "test"
                   else f"your image (E reads {attr}={int(c[0])})")
         return pic, _readout_html(v["model"], source, read, attr)
