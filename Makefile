@@ -14,7 +14,7 @@ NB      ?=
 DATA    ?=
 DATA_ARG = $(if $(DATA),--data $(DATA),)
 
-.PHONY: run test test-browser chromium app lab bench bench-quality bench-ddp data publish rehearse gpu-check train clean-cache help
+.PHONY: run test test-browser chromium app lab bench bench-quality bench-ddp data publish publish-real rehearse gpu-check train clean-cache help
 
 help:
 	@echo "make run | test | test-browser | app NB=NN | lab | bench | bench-quality | bench-ddp | data | publish |"
@@ -65,6 +65,12 @@ app: $(BROWSER_STAMP)
 # README's results table from them: what we commit.
 publish: data
 	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) --inplace $(NB)
+
+# Runs on real faces (make publish-real DATA=../shared/data/celeba_dev NB="01 02 03 04"): metrics and
+# figures of generated faces only into assets/real/<data folder>/, and the README's real-faces table.
+publish-real: data
+	@test -n "$(DATA)" || { echo "usage: make publish-real DATA=path/to/real/faces [NB=\"02 03\"]"; exit 2; }
+	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) --real $(DATA_ARG) $(NB)
 
 # Every notebook in the `full` profile (its networks, sizes and code paths) on CelebA- and LFW-shaped
 # stand-ins, each training run capped at REHEARSE seconds and two epochs: outputs/rehearsal/.

@@ -32,3 +32,33 @@ def test_the_check_fails_on_any_difference(tmp_path):
     assert readme.section(page.read_text()) != readme.table(tmp_path)
     with pytest.raises(ValueError, match="no results markers"):
         readme.section("a README without the table")
+
+
+def test_the_real_faces_table_is_what_the_committed_real_runs_say():
+    text = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.section(text, readme.REAL_START, readme.REAL_END) == readme.real_table(), \
+        "README.md's real-faces table is stale: run make publish-real (or python -m helpers.tools.readme --write)"
+
+
+def test_real_rows_judge_goals_and_set_the_embedded_value_beside(tmp_path):
+    real = tmp_path / "real" / "celeba_dev"
+    for folder, m in ((real / "02_fadernet", {"swap_accuracy": {"Smiling": 0.9, "Eyeglasses": 0.6, "mean": 0.75},
+                                               "swap_accuracy_mean": 0.75, "train_seconds": 480}),
+                      (real / "01_dcgan_face_generation", {"fd_oracle": 10.0}),
+                      (real / "04_began_interpolation", {"fd_oracle": 15.0, "face_detect_rate": 0.5,
+                                                         "face_detect_rate_real": 0.8}),
+                      (tmp_path / "02_fadernet", {"swap_accuracy_mean": 0.9}),
+                      (tmp_path / "01_dcgan_face_generation", {"fd_oracle": 10.0}),
+                      (tmp_path / "04_began_interpolation", {"fd_oracle": 50.0})):
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(m))
+    table = readme.real_table(tmp_path)
+    assert "| 02_fadernet | celeba_dev | swap accuracy (mean) | 0.750 | >= 0.850: **no** | 0.900 | 480 s training |" in table
+    assert "| swap accuracy, worst attribute | 0.600 | >= 0.700: **no** |" in table
+    assert "| oracle FD / DCGAN's | 1.5x | <= 2.0x: yes | 5.0x |" in table  # each against its own data's DCGAN
+    assert "| faces found / real faces' | 0.62 | >= 0.95: **no** |" in table
+    assert "| 03_smile_converter | celeba_dev | conversion accuracy | no committed run |" in table
+    page = tmp_path / "README.md"
+    page.write_text(f"{readme.START}\nold\n{readme.END}\n{readme.REAL_START}\nold\n{readme.REAL_END}\n")
+    assert readme.rewrite(page, tmp_path)
+    assert readme.section(page.read_text(), readme.REAL_START, readme.REAL_END) == table

@@ -34,3 +34,22 @@ def test_runs_with_the_profile_and_writes_executed_copies(tmp_path, monkeypatch)
 def test_unknown_notebook_name():
     with pytest.raises(SystemExit, match="no notebook matches"):
         run_notebooks.notebooks(["99_nothing"])
+
+
+def test_a_real_face_run_commits_its_metrics_and_only_figures_of_generated_faces(tmp_path):
+    run = tmp_path / "outputs" / "01_dcgan_face_generation"
+    run.mkdir(parents=True)
+    for name in ("metrics.json", "samples.png", "latent_walk.png", "training.png", "photos.png"):
+        (run / name).write_text(name)
+    copied = run_notebooks.publish_real("01_dcgan_face_generation", "celeba_dev", tmp_path / "outputs", tmp_path)
+    dest = tmp_path / "real" / "celeba_dev" / "01_dcgan_face_generation"
+    assert sorted(p.name for p in copied) == ["latent_walk.png", "metrics.json", "samples.png"]
+    assert sorted(p.name for p in dest.iterdir()) == ["latent_walk.png", "metrics.json", "samples.png"]
+    assert run_notebooks.publish_real("02_fadernet", "celeba_dev", tmp_path / "outputs", tmp_path) == []
+    assert set(run_notebooks.GENERATED_FIGURES) <= {p.stem for p in paths.NOTEBOOKS.glob("*.ipynb")}
+
+
+def test_a_real_face_run_needs_a_data_folder(capsys):
+    with pytest.raises(SystemExit):
+        run_notebooks.main(["--real", "01"])
+    assert "--real needs --data" in capsys.readouterr().err

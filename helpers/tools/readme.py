@@ -1,9 +1,11 @@
-"""The README's results table, generated from the committed metrics of the published runs.
+"""The README's two results tables, generated from the committed metrics of the published runs.
 
 `make publish` re-executes the notebooks, copies each `outputs/<notebook>/metrics.json` to
 `assets/<notebook>/metrics.json`, then runs `python -m helpers.tools.readme --write`, which rewrites
-the table between the README's two markers. tests/test_readme.py fails when the two disagree, so a
-number in the table is always the number a committed run wrote.
+the table between the README's two markers. `make publish-real DATA=...` does the same for runs on
+real faces, into `assets/real/<data folder>/<notebook>/`, and the real-faces table sets them beside
+the embedded data's. tests/test_readme.py fails when a table and the files disagree, so a number in
+a table is always the number a committed run wrote.
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import sys
 from pathlib import Path
 
 from ..core import paths
+from ..eval.report import markdown_table
 
 START, END = "<!-- results:start (make publish writes this table) -->", "<!-- results:end -->"
+REAL_START, REAL_END = "<!-- real:start (make publish-real writes this table) -->", "<!-- real:end -->"
 OPS = {">=": operator.ge, "<=": operator.le}
 
 # (notebook, label, metric key or callable(metrics) -> value, format, goal (op, value) or None)
@@ -41,6 +45,51 @@ YARDSTICKS = [("fid", "FID {:.1f}"), ("kid", "KID {:.4f}"), ("face_detect_rate",
               ("identity_kept", "identity kept {:.2f}")]
 
 
+
+
+def _min_attr(m: dict, key: str) -> float:
+    return min(v for k, v in m[key].items() if k != "mean")
+
+
+# The real-face goals: (notebook, data folder, label, metric key or callable(metrics, runs) -> value,
+# format, goal). runs: {notebook: metrics} of the same data folder (BEGAN is judged against DCGAN).
+REAL_ROWS = [
+    ("01_dcgan_face_generation", "celeba_dev", "oracle FD / floor", "fd_ratio", "{:.1f}x", None),
+    ("02_fadernet", "celeba_dev", "swap accuracy (mean)", "swap_accuracy_mean", "{:.3f}", (">=", 0.85)),
+    ("02_fadernet", "celeba_dev", "swap accuracy, worst attribute", lambda m, r: _min_attr(m, "swap_accuracy"),
+     "{:.3f}", (">=", 0.7)),
+    ("02_fadernet", "celeba_dev", "reconstruction PSNR", "recon_psnr", "{:.1f} dB", (">=", 23.0)),
+    ("02_fadernet", "celeba_dev", "preserve accuracy", "preserve_accuracy", "{:.3f}", (">=", 0.9)),
+    ("02_fadernet", "celeba_dev", "identity kept", "identity_kept", "{:.2f}", (">=", 0.9)),
+    ("02_fadernet", "celeba_dev", "residual edits: swap (mean)", "swap_accuracy_residual_mean", "{:.3f}", (">=", 0.85)),
+    ("02_fadernet", "celeba_dev", "residual edits: worst attribute",
+     lambda m, r: _min_attr(m, "swap_accuracy_residual"), "{:.3f}", (">=", 0.7)),
+    ("02_fadernet", "celeba_dev", "residual edits: identity kept", "identity_kept_residual", "{:.2f}", (">=", 0.9)),
+    ("03_smile_converter", "celeba_dev", "conversion accuracy", "conversion_accuracy", "{:.3f}", (">=", 0.9)),
+    ("03_smile_converter", "celeba_dev", "identity kept", "identity_kept", "{:.2f}", (">=", 0.85)),
+    ("03_smile_converter", "celeba_dev", "PSNR of G(z*, c)", "recon_psnr", "{:.1f} dB", (">=", 22.0)),
+    ("03_smile_converter", "celeba_dev", "residual: conversion accuracy", "conversion_accuracy_residual", "{:.3f}",
+     (">=", 0.9)),
+    ("03_smile_converter", "celeba_dev", "residual: identity kept", "identity_kept_residual", "{:.2f}", (">=", 0.85)),
+    ("04_began_interpolation", "celeba_dev", "oracle FD / DCGAN's",
+     lambda m, r: m["fd_oracle"] / r["01_dcgan_face_generation"]["fd_oracle"], "{:.1f}x", ("<=", 2.0)),
+    ("04_began_interpolation", "celeba_dev", "faces found / real faces'",
+     lambda m, r: m["face_detect_rate"] / m["face_detect_rate_real"], "{:.2f}", (">=", 0.95)),
+    ("04_began_interpolation", "celeba_dev", "real endpoints' PSNR (inversion)", "real_endpoint_psnr", "{:.1f} dB",
+     (">=", 22.0)),
+    # LFW has no attributes, so its oracle has none to learn features from: FID judges the pyramid there.
+    ("05_lapgan", "lfw_dev", "pyramid FID / direct DCGAN FID", lambda m, r: m["fid_lapgan"] / m["fid_direct"],
+     "{:.2f}", ("<=", 1.0)),
+    ("05_lapgan", "lfw_dev", "pyramid: faces found / real faces'",
+     lambda m, r: m["face_detect_rate_lapgan"] / m["face_detect_rate_real"], "{:.2f}", None),
+]
+
+
+def real_root(data: str, root: Path | None = None) -> Path:
+    """Return assets/real/<data folder>/: where make publish-real puts a real-face run's metrics."""
+    return (root or paths.ASSETS) / "real" / data
+
+
 def metrics_path(notebook: str, root: Path | None = None) -> Path:
     """Return assets/<notebook>/metrics.json (the committed copy of a published run)."""
     return (root or paths.ASSETS) / notebook / "metrics.json"
@@ -52,10 +101,10 @@ def load(notebook: str, root: Path | None = None) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def _cell(metrics: dict, key, fmt: str, goal) -> tuple[str, str]:
+def _cell(metrics: dict, key, fmt: str, goal, runs: dict | None = None) -> tuple[str, str]:
     try:
-        value = key(metrics) if callable(key) else metrics[key]
-    except (KeyError, TypeError, ZeroDivisionError):
+        value = (key(metrics, runs or {}) if runs is not None else key(metrics)) if callable(key) else metrics[key]
+    except (KeyError, TypeError, ZeroDivisionError, ValueError):
         return "not measured", ""
     text = fmt.format(value)
     if goal is None:
@@ -83,22 +132,43 @@ def table(root: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def section(readme_text: str) -> str:
-    """Return the text between the README's results markers."""
-    m = re.search(re.escape(START) + r"\n(.*?)" + re.escape(END), readme_text, flags=re.S)
+def real_table(root: Path | None = None) -> str:
+    """Return the real-faces table (markdown): each real-face goal, the committed real-face run's value
+    (assets/real/<data>/<notebook>/metrics.json) and the embedded data's value beside it."""
+    notebooks = sorted({r[0] for r in REAL_ROWS})
+    embedded = {nb: load(nb, root) or {} for nb in notebooks}
+    rows, seen, runs = [], set(), {}
+    for notebook, data, label, key, fmt, goal in REAL_ROWS:
+        if data not in runs:
+            runs[data] = {nb: load(nb, real_root(data, root)) or {} for nb in notebooks}
+        real = runs[data][notebook]
+        value, verdict = _cell(real, key, fmt, goal, runs[data]) if real else ("no committed run", "")
+        base = _cell(embedded[notebook], key, fmt, None, embedded)[0] if embedded[notebook] else ""
+        first = (notebook, data) not in seen
+        seen.add((notebook, data))
+        run = (f"{real.get('train_seconds', 0):.0f} s training" if real else "") if first else ""
+        rows.append([notebook if first else "", data if first else "", label, value, verdict, base, run])
+    return markdown_table(["notebook", "real faces", "measure", "value", "goal: met?", "embedded data", "run"], rows) + "\n"
+
+
+def section(readme_text: str, start: str = START, end: str = END) -> str:
+    """Return the text between a pair of the README's markers (default: the results table's)."""
+    m = re.search(re.escape(start) + r"\n(.*?)" + re.escape(end), readme_text, flags=re.S)
     if m is None:
-        raise ValueError(f"the README has no results markers: add the lines {START!r} and {END!r}")
+        raise ValueError(f"the README has no results markers: add the lines {start!r} and {end!r}")
     return m.group(1)
 
 
 def rewrite(readme: Path, root: Path | None = None) -> bool:
-    """Replace the README's table with the one the committed metrics give; return True if it changed."""
-    text = readme.read_text(encoding="utf-8")
-    old = section(text)
-    new = table(root)
-    if old == new:
+    """Replace the README's tables with the ones the committed metrics give; return True if one changed.
+    A README without the real-faces markers keeps only the results table."""
+    text = original = readme.read_text(encoding="utf-8")
+    pairs = [(START, END, table)] + ([(REAL_START, REAL_END, real_table)] if REAL_START in text else [])
+    for start, end, make in pairs:
+        text = text.replace(start + "\n" + section(text, start, end) + end, start + "\n" + make(root) + end)
+    if text == original:
         return False
-    readme.write_text(text.replace(START + "\n" + old + END, START + "\n" + new + END), encoding="utf-8")
+    readme.write_text(text, encoding="utf-8")
     return True
 
 
@@ -110,8 +180,9 @@ def main(argv=None) -> int:
     if args.write:
         print("README.md table", "rewritten" if rewrite(readme) else "already up to date")
         return 0
-    same = section(readme.read_text(encoding="utf-8")) == table()
-    print("README.md table matches assets/*/metrics.json" if same else "README.md table is stale: run make publish")
+    text = readme.read_text(encoding="utf-8")
+    same = section(text) == table() and section(text, REAL_START, REAL_END) == real_table()
+    print("README.md tables match assets/**/metrics.json" if same else "README.md tables are stale: run make publish")
     return 0 if same else 1
 
 

@@ -5,6 +5,10 @@ copies go to outputs/<notebook>/<notebook>.ipynb, or back into notebooks/ with -
 publish`: then the figures and metrics.json are copied to assets/<notebook>/ and the README's
 results table is regenerated from them).
 `--data PATH` sets each notebook's `data` parameter (papermill injects it after the parameters cell).
+`--real` (`make publish-real DATA=...`): a run on real faces, into outputs/real/<data folder>/; each
+notebook's metrics.json and its figures of generated faces only (GENERATED_FIGURES: never a photo, nor
+a face rebuilt from one) go to assets/real/<data folder>/<notebook>/, and the README's real-faces
+table is regenerated.
 `--rehearse S` (`make rehearse`) runs the `full` profile with every training run capped at S seconds
 and two epochs (FACEGAN_REHEARSE), writing outputs and checkpoints under outputs/rehearsal/ and
 checkpoints_gan/rehearsal/ (emptied first: it trains from scratch) and never touching assets/.
@@ -50,6 +54,32 @@ def publish(notebook: str) -> list[Path]:
     return copied
 
 
+# Figures that show generated faces only: all a run on real faces may commit. The others show the
+# photos themselves, their reconstructions or edits (01's attribute edits and 04's latent walks are of
+# samples; 05's residual pyramid is sampled too).
+GENERATED_FIGURES = {
+    "01_dcgan_face_generation": ("samples.png", "latent_walk.png", "attribute_edits.png"),
+    "04_began_interpolation": ("samples.png", "latent_interpolation.png"),
+    "05_lapgan": ("lapgan_vs_direct.png", "pyramid.png"),
+}
+
+
+def publish_real(notebook: str, data: str, outputs: Path, root: Path | None = None) -> list[Path]:
+    """Copy a real-face run's metrics.json and GENERATED_FIGURES from outputs/<notebook>/ into
+    assets/real/<data>/<notebook>/ (root: instead of assets/); return what was copied."""
+    from .readme import real_root
+
+    dest = real_root(data, root) / notebook
+    copied = []
+    for name in ("metrics.json",) + GENERATED_FIGURES.get(notebook, ()):
+        src = outputs / notebook / name
+        if src.is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest / name)
+            copied.append(dest / name)
+    return copied
+
+
 def main(argv=None) -> int:
     import papermill
 
@@ -58,6 +88,9 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="demo", choices=["smoke", "demo", "full", "auto"])
     ap.add_argument("--inplace", action="store_true", help="write the executed notebook back into notebooks/")
     ap.add_argument("--data", default=None, help="the notebooks' `data` parameter (default: each notebook's own)")
+    ap.add_argument("--real", action="store_true",
+                    help="a run on real faces (needs --data): outputs/real/<data folder>/, then its metrics and "
+                         "figures of generated faces into assets/real/ and the README's real-faces table")
     ap.add_argument("--rehearse", type=float, default=None, metavar="S",
                     help="full profile, every training run capped at S seconds and two epochs; "
                          "results under outputs/rehearsal/")
@@ -81,6 +114,13 @@ def main(argv=None) -> int:
         ckpts = paths.CHECKPOINTS / "rehearsal"
         shutil.rmtree(ckpts, ignore_errors=True)  # a rehearsal trains from scratch, never resumes an old one
         os.environ["FACEGAN_CHECKPOINTS"] = str(ckpts)
+    real_name = None
+    if args.real:
+        if args.data is None or args.inplace or args.rehearse is not None:
+            ap.error("--real needs --data PATH (a folder of real faces) and goes with neither --inplace nor --rehearse")
+        real_name = Path(args.data).expanduser().resolve().name
+        outputs = paths.OUTPUTS / "real" / real_name
+        os.environ["FACEGAN_OUTPUTS"] = str(outputs)
     os.environ["FACEGAN_PROFILE"] = args.profile
     if args.data is not None and Path(args.data).expanduser().exists():
         args.data = str(Path(args.data).expanduser().resolve())  # kernels run inside notebooks/
@@ -96,11 +136,13 @@ def main(argv=None) -> int:
                                        parameters=params, progress_bar=False, log_output=False)
             if args.inplace and args.profile != "smoke":  # make publish: what the README shows and tabulates
                 publish(nb.stem)
+            if real_name:
+                publish_real(nb.stem, real_name, outputs)
         except Exception as err:  # keep going: one broken notebook should not hide the others' results
             failed.append(nb.name)
             print(f"!! {nb.name} failed: {type(err).__name__}: {str(err)[:2000]}", file=sys.stderr)
         print(f"   {nb.name}: {time.perf_counter() - t0:.0f} s", flush=True)
-    if args.inplace and args.profile != "smoke":
+    if (args.inplace and args.profile != "smoke") or real_name:
         from .readme import rewrite
 
         print("README.md results table", "rewritten" if rewrite(paths.ROOT / "README.md") else "unchanged")
