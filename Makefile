@@ -99,7 +99,8 @@ QUALITY_DATA ?= ../shared/data/celeba_dev
 bench-quality: $(STAMP)
 	$(BIN)/python -m helpers.tools.bench_quality --data $(QUALITY_DATA)
 
-# 1 process x 1 thread, 1 x 2 threads and 2 processes x 1 thread on the DCGAN-64 step -> outputs/bench/
+# The DCGAN-64 step in 1 process x 1 and x 2 threads, 2 processes (global / local batch norm) and 2 that
+# never communicate (the machine's ceiling) -> outputs/bench/
 bench-ddp: $(STAMP)
 	$(BIN)/python -m helpers.tools.bench_ddp
 

@@ -59,6 +59,13 @@ def test_image_folder_is_recursive_and_mixed_formats(tmp_path):
     assert len(faces) == 12 and faces.attr_names == [] and faces.attrs.shape == (12, 0)
     parts = [len(load_faces(root, 32, split=s, progress=False)) for s in ("train", "valid", "test")]
     assert sum(parts) == 12 and min(parts) >= 1
+    assert sorted(set(faces.identity.tolist())) == [0, 1, 2]  # LFW's person folders are the people
+
+
+def test_sub_folders_that_are_not_people_give_no_identities(tmp_path):
+    root = make_folder(tmp_path / "lfw", n_people=2, per_person=3)
+    (root / "Person_0").rename(root / "train")  # files Person_0_*.jpg under train/: a split, not a person
+    assert load_faces(root, 32, split="all", progress=False).identity is None
 
 
 def test_lfw100_ships_with_scikit_image():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +65,7 @@ class FaceSet:
     def subset(self, index) -> "FaceSet":
         """Return the faces at `index` (a slice, mask or index tensor)."""
         ids = None if self.identity is None else self.identity[index]
-        return FaceSet(self.images[index], self.attrs[index], list(self.attr_names), self.key, self.name, self.split, ids)
+        return replace(self, images=self.images[index], attrs=self.attrs[index], identity=ids)
 
     def head(self, n: int | None) -> "FaceSet":
         """Return the first n faces (all of them when n is None)."""
@@ -74,7 +74,7 @@ class FaceSet:
     def select_attrs(self, names: list[str]) -> "FaceSet":
         """Return the same faces with only the named attribute columns, in that order."""
         cols = [self.attr_index(n) for n in names]
-        return FaceSet(self.images, self.attrs[:, cols], list(names), self.key, self.name, self.split, self.identity)
+        return replace(self, attrs=self.attrs[:, cols], attr_names=list(names))
 
     def sample(self, n: int, seed: int = 0, feature_range=(-1, 1)) -> torch.Tensor:
         """Return n faces picked at random (without replacement where possible) as float in feature_range."""

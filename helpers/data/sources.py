@@ -168,8 +168,11 @@ def read_folder(root: Path) -> Source:
                         f"put face images there, or {HELP_DATA}")
     size = sum(p.stat().st_size for p in files[:: max(1, len(files) // 1000)])
     # LFW-style person folders (root/<Person_Name>/<Person_Name>_0001.jpg): the folder is the person.
+    # Other sub-folders (train/, male/, class folders) are not people: no identities then.
     people = {name: i for i, name in enumerate(sorted({p.parent.name for p in files}))}
-    identity = np.array([people[p.parent.name] for p in files], dtype=np.int64) if len(people) > 1 else None
+    named_by_person = all(p.stem.startswith(p.parent.name + "_") for p in files)
+    identity = (np.array([people[p.parent.name] for p in files], dtype=np.int64)
+                if len(people) > 1 and named_by_person else None)
     return Source(kind="folder", root=root, files=files, identity=identity, fingerprint=f"{len(files)}:{size}")
 
 

@@ -57,16 +57,17 @@ class Judges:
                 "kid_real": real["kid"], "kid_real_se": real["kid_se"],
                 "face_detect_rate_real": judges.face_detection_rate(test.sample(k, seed=2))}
 
-    def identity(self, before: torch.Tensor, after: torch.Tensor, test=None) -> dict:
+    def identity(self, before: torch.Tensor, after: torch.Tensor, pairs_from=None) -> dict:
         """Return {'identity_kept', 'identity_kept_real_pairs'}: the fraction of edits (row i of
         `after` is the edit of row i of `before`) that the face embedding calls the same person, and
-        the same judge on two photos of one person in `test` (None when it has no identities)."""
+        the same judge on two photos of one person drawn from the FaceSet `pairs_from` (None when it
+        is not given or has no identities): how often the judge keeps a real person."""
         from . import judges
 
         k = min(self.n_identity, len(before))
         real_pairs = None
-        if test is not None and getattr(test, "identity", None) is not None:
-            a, b = same_person_pairs(test, k)
+        if pairs_from is not None and getattr(pairs_from, "identity", None) is not None:
+            a, b = same_person_pairs(pairs_from, k)
             real_pairs = judges.identity_kept(a, b) if len(a) else None
         return {"identity_kept": judges.identity_kept(before[:k], after[:k]), "identity_kept_real_pairs": real_pairs}
 

@@ -59,6 +59,7 @@ def publish(notebook: str) -> list[Path]:
 # samples; 05's residual pyramid is sampled too).
 GENERATED_FIGURES = {
     "01_dcgan_face_generation": ("samples.png", "latent_walk.png", "attribute_edits.png"),
+    "03_smile_converter": ("samples.png",),
     "04_began_interpolation": ("samples.png", "latent_interpolation.png"),
     "05_lapgan": ("lapgan_vs_direct.png", "pyramid.png"),
 }

@@ -63,7 +63,7 @@ def test_frozen_picture_is_reported_in_voila_too(workdir, env, page):
     nbformat.write(nb, src)
     report = check_in_voila(workdir, env, page, src, "voila_fixture_broken_sliders", change_timeout=5)
     by = _by_label(report)
-    assert {"good", "raises", "stuck", "readout", "frozen"} <= set(by), harness.summary(report)
+    assert {"good", "raises", "stuck", "readout", "frozen", "brighter", "deaf"} <= set(by), harness.summary(report)
     assert by["good"].ok and by["readout"].ok and by["brighter"].ok, harness.summary(report)
     for name in ("raises", "stuck", "frozen", "deaf"):
         assert not by[name].ok, harness.summary(report)

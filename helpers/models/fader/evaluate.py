@@ -97,8 +97,8 @@ def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None
     z = encode(nets["E"], x)
     edits = decode(nets["G"], z, flipped)
     residual = residual_edit(x, decode(nets["G"], z, y), edits)
-    field = judges.generated(edits, test, k)
-    return {**out, **{key: v for key, v in field.items() if key != "fd_oracle"},
+    yardsticks = judges.generated(edits, test, k)
+    return {**out, **{key: v for key, v in yardsticks.items() if key != "fd_oracle"},
             **judges.identity(x, edits, pairs_from),
             "identity_kept_residual": judges.identity(x, residual)["identity_kept"]}
 
