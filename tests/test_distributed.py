@@ -13,13 +13,11 @@ import copy
 import importlib
 import os
 import signal
-import socket
 import sys
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from helpers.core import checkpoint as ckpt_io
 from helpers.core import distributed
@@ -156,9 +154,8 @@ def global_batch_statistics() -> dict:
             "running": [t.clone() for t in bn.state_dict().values()]}
 
 
-def worker(rank, world, port, root):
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+def worker(root):
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])  # distributed.spawn_local's
     torch.set_num_threads(1)
     writes = []
     if rank == 1:
@@ -205,12 +202,6 @@ def worker(rank, world, port, root):
     distributed.shutdown()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     """Run the 2-process worker once (after a 1-process run wrote a checkpoint at step 2); return
@@ -218,7 +209,7 @@ def two_ranks(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
     with built(CASES["dcgan"], root / "one") as (trainer, _):
         trainer.fit(10**6, steps=2)
-    mp.spawn(worker, args=(2, free_port(), str(root)), nprocs=2, join=True)
+    distributed.spawn_local(worker, 2, str(root))
     return torch.load(root / "results.pt", weights_only=False), root
 
 

@@ -93,6 +93,38 @@ def shutdown(wait: bool = True) -> None:
 
 
 @contextlib.contextmanager
+def session(device: str | None = None):
+    """Inside: this process in torchrun's process group, on the device init() returns (yielded);
+    left afterwards, without waiting for the others after an error (they may never get there)."""
+    dev = init(device)
+    try:
+        yield dev
+    except BaseException:
+        shutdown(wait=False)
+        raise
+    shutdown()
+
+
+def spawn_local(fn, nproc: int, *args) -> None:
+    """Run fn(*args) in nproc fresh processes on this machine that form one process group, as torchrun
+    would start them (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set in each)."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_local_process, args=(nproc, port, fn, args), nprocs=nproc, join=True)
+
+
+def _local_process(rank: int, nproc: int, port: int, fn, args) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    fn(*args)
+
+
+@contextlib.contextmanager
 def local_first():
     """Inside, each node's local rank 0 runs first and the others after it (e.g. building a cache)."""
     first = int(os.environ.get("LOCAL_RANK", "0")) == 0

@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import tempfile
 
 import torch
-import torch.multiprocessing as mp
 
 from ..core import distributed, paths
 from ..core.runtime import machine, seed_everything
@@ -32,16 +30,13 @@ SETUPS = {"1x1": (1, 1, "one run"), "1x2": (1, 2, "one run"), "2x1": (2, 1, "one
 LABELS = {"one run": "", "local bn": ", each process's batch norm", "apart": ", no communication (ceiling)"}
 
 
-def rank_speed(rank: int, procs: int, threads: int, kind: str, port: int, steps: int, warmup: int, batch: int,
-               out: str) -> None:
-    """One process of a set-up: time `steps` DCGAN-64 steps after `warmup`; rank 0 writes img/s to out
-    ('apart': every process trains batch / procs alone and writes its own img/s)."""
-    apart = kind == "apart"
-    if apart:
-        procs, batch, out = 1, batch // procs, f"{out}.{rank}"
-        rank = 0
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(procs), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))  # one process each when apart: no group is formed
+def rank_speed(procs: int, threads: int, kind: str, steps: int, warmup: int, batch: int, out: str) -> None:
+    """One process of a set-up (started by distributed.spawn_local): time `steps` DCGAN-64 steps after
+    `warmup`; rank 0 writes img/s to out ('apart': every process trains batch / procs alone and
+    writes its own img/s)."""
+    if kind == "apart":  # one process group each: no group is formed
+        batch, out = batch // procs, f"{out}.{os.environ['RANK']}"
+        os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
     torch.set_num_threads(threads)
     device = distributed.init("cpu")
     from ..data.faces import FaceSet
@@ -65,18 +60,11 @@ def rank_speed(rank: int, procs: int, threads: int, kind: str, port: int, steps:
     distributed.shutdown()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure(procs: int, threads: int, kind: str, steps: int, warmup: int, batch: int) -> float:
     """Return images/s of one set-up, run in fresh processes (the sum over processes when 'apart')."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "speed.json")
-        mp.spawn(rank_speed, args=(procs, threads, kind, free_port(), steps, warmup, batch, out), nprocs=procs,
-                 join=True)
+        distributed.spawn_local(rank_speed, procs, procs, threads, kind, steps, warmup, batch, out)
         files = [f"{out}.{r}" for r in range(procs)] if kind == "apart" else [out]
         total = 0.0
         for f in files:

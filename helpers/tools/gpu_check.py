@@ -34,7 +34,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -264,29 +263,13 @@ def main(argv=None) -> int:
     p.add_argument("--nproc", type=int, default=1, help="processes (one per GPU), each trainer's batch split over them")
     a = p.parse_args(argv)
     if a.nproc > 1 and "RANK" not in os.environ:  # launch the processes here, as torchrun would
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        import torch.multiprocessing as mp
-
-        mp.spawn(_process, args=(a.nproc, port, argv), nprocs=a.nproc, join=True)
+        distributed.spawn_local(main, a.nproc, argv)
         report = json.loads((Path(a.out) / "gpu_check.json").read_text())
     else:
-        device = distributed.init(a.device)
-        try:
+        with distributed.session(a.device) as device:
             report = check([m.strip() for m in a.models.split(",") if m.strip()], a.seconds, a.out, a.celeba, a.lfw,
                            a.n, str(device), epoch_images=a.epoch_images)
-        except BaseException:
-            distributed.shutdown(wait=False)
-            raise
-        distributed.shutdown()
     return 0 if all(r["ok"] and r["resume_continues"] and r["losses_finite"] for r in report["results"]) else 1
-
-
-def _process(rank: int, nproc: int, port: int, argv) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    main(argv)
 
 
 if __name__ == "__main__":

@@ -155,14 +155,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    device = distributed.init(args.device)
-    try:
-        code = run(args, device)
-    except BaseException:
-        distributed.shutdown(wait=False)
-        raise
-    distributed.shutdown()
-    return code
+    with distributed.session(args.device) as device:
+        return run(args, device)
 
 
 def run(args, device) -> int:
