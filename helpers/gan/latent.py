@@ -101,8 +101,9 @@ def invert(G, x: torch.Tensor, z0: torch.Tensor, *cond: torch.Tensor, steps: int
     return torch.cat(zs), torch.cat(errs)
 
 
-def residual_edit(x: torch.Tensor, recon: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
-    """Return x + (edited - recon), clamped to [-1, 1]: the photo with only what the edit changed.
+def residual_edit(x: torch.Tensor, recon: torch.Tensor, edited: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+    """Return x + strength * (edited - recon), clamped to [-1, 1]: the photo with only what the edit
+    changed (strength > 1 pushes the change further, for edits the photo's own detail dampens).
 
     A generator that cannot draw the photo exactly (recon = G(z, c) != x) still tells what switching
     the attribute changes: edited = G(z, c'). Adding that difference to the photo keeps every detail
@@ -112,7 +113,7 @@ def residual_edit(x: torch.Tensor, recon: torch.Tensor, edited: torch.Tensor) ->
     if not (x.shape == recon.shape == edited.shape):
         raise ValueError(f"x, recon and edited must have one shape, got {tuple(x.shape)}, {tuple(recon.shape)}, "
                          f"{tuple(edited.shape)}")
-    return (x.float() + edited.float() - recon.float()).clamp(-1, 1)
+    return (x.float() + strength * (edited.float() - recon.float())).clamp(-1, 1)
 
 
 @torch.no_grad()
