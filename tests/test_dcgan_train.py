@@ -64,6 +64,9 @@ def test_residual_edit_keeps_the_photo_and_adds_only_the_change():
     out = latent.residual_edit(x, recon, edited)
     assert torch.equal(out[:, :, :6], x[:, :, :6]) and torch.allclose(out[:, :, 6:], (x[:, :, 6:] + 0.5).clamp(-1, 1))
     assert out.abs().max() <= 1
+    stronger = latent.residual_edit(x, recon, edited, strength=2.0)  # the change pushed twice as far
+    assert torch.equal(stronger[:, :, :6], x[:, :, :6])
+    assert torch.allclose(stronger[:, :, 6:], (x[:, :, 6:] + 1.0).clamp(-1, 1))
     with pytest.raises(ValueError, match="one shape"):
         latent.residual_edit(x, recon[:1], recon)
 
