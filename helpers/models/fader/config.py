@@ -43,10 +43,8 @@ PRESETS = {
                          max_seconds=6, ablation_seconds=3, val_images=64, keep_every=1, max_images=512, amp=False),
     # 32 px on a CPU: the paper's networks, a stronger and much shorter adversarial ramp for an 8-minute
     # budget (the notebook explains it; docs/experiments.md has the levers tried).
-    # balance: Eyeglasses is 6-7% of CelebA; unweighted, D can ignore it and E keeps it in z, so the
-    # decoder never learns to use its input (docs/experiments.md, Fader on real faces).
     "demo": FaderConfig(lambda_lat=1e-2, lambda_schedule=2000, lr=4e-4, batch_size=64, max_seconds=480,
-                        ablation_seconds=90, amp=False, balance=True),
+                        ablation_seconds=90, amp=False),
     # The paper: 256 px CelebA, 2x2 latent, lambda_E 1e-4 ramped over 500k steps, on a GPU. The official
     # code's 1000 epochs are of 50,000 images each, as here. Each ablation gets 3 hours, against the main
     # model's checkpoint at 3 hours: three models of the full schedule would triple a run of days.
