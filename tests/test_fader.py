@@ -234,6 +234,9 @@ def test_swap_accuracy_counts_flipped_readouts():
     f.images[:] = torch.where(f.attrs[:, :1, None, None] > 0.5, 255, 0).to(torch.uint8)
     r = fader.scores({"E": E, "G": Bright(), "D": D}, FlipOracle(), f)
     assert r["swap_accuracy"]["Male"] == 1.0 and r["preserve_accuracy"] == 1.0 and r["recon_psnr"] == float("inf")
+    assert r["swap_accuracy_residual"]["Male"] == 1.0  # the photo plus the full change flips too
+    weak = fader.scores({"E": E, "G": Bright(), "D": D}, FlipOracle(), f, strength=0.25)
+    assert weak["swap_accuracy_residual"]["Male"] == 0.0 and weak["swap_accuracy"]["Male"] == 1.0  # a quarter does not
 
 
 # ---- pictures, upload, sliders -------------------------------------------------------------

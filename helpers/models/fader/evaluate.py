@@ -38,7 +38,7 @@ def latent_accuracy(D, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((infer(D, z, batch_size=256) > 0) == (y > 0.5)).float().mean(0)
 
 
-def scores(nets: dict, oracle, faces, n: int | None = None) -> dict:
+def scores(nets: dict, oracle, faces, n: int | None = None, strength: float = 1.0) -> dict:
     """Return the Fader numbers on (the first n of) `faces`, a FaceSet holding exactly the model's attrs.
 
     swap_accuracy {attr: rate, ..., 'mean'}: fraction of faces whose oracle read-out of attr differs
@@ -48,7 +48,8 @@ def scores(nets: dict, oracle, faces, n: int | None = None) -> dict:
     reconstruction blur aside); recon_psnr (dB) of G(E(x), y) vs x; recon_mse; latent_disc_accuracy
     (mean, and per attribute) of D reading y from E(x), with latent_disc_chance = majority-class rate.
     swap_accuracy_residual / preserve_accuracy_residual: the same for the residual edits
-    x + G(z, y') - G(z, y) (helpers.gan.residual_edit: the photo keeps what the decoder blurs).
+    x + strength * (G(z, y') - G(z, y)) (helpers.gan.residual_edit: the photo keeps what the decoder
+    blurs).
     """
     x = to_range(faces.images[:n])
     y = faces.attrs[:n].float()
@@ -61,7 +62,7 @@ def scores(nets: dict, oracle, faces, n: int | None = None) -> dict:
         swap[name] = metrics.flip_rate(oracle, x, edited, name)
         keep[name] = metrics.preservation(oracle, x, edited, name)
         keep_rec[name] = metrics.preservation(oracle, recon, edited, name)
-        residual = residual_edit(x, recon, edited)
+        residual = residual_edit(x, recon, edited, strength)
         swap_res[name] = metrics.flip_rate(oracle, x, residual, name)
         keep_res[name] = metrics.preservation(oracle, x, residual, name)
     lat = latent_accuracy(nets["D"], z, y)
@@ -86,7 +87,7 @@ def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None
     identity_kept_residual: the judge on the residual edits).
     field=False: the oracle's scores only (the field's judges are the slow ones on a CPU)."""
     faces = test.select_attrs(list(cfg.attrs))
-    out = scores(nets, judges.oracle, faces, n)
+    out = scores(nets, judges.oracle, faces, n, cfg.residual_strength)
     if not field:
         return out
     k = min(judges.n_field, n or len(faces), len(faces))
@@ -96,7 +97,7 @@ def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None
     flipped[rows, rows % y.shape[1]] = 1 - flipped[rows, rows % y.shape[1]]
     z = encode(nets["E"], x)
     edits = decode(nets["G"], z, flipped)
-    residual = residual_edit(x, decode(nets["G"], z, y), edits)
+    residual = residual_edit(x, decode(nets["G"], z, y), edits, cfg.residual_strength)
     yardsticks = judges.generated(edits, test, k)
     return {**out, **{key: v for key, v in yardsticks.items() if key != "fd_oracle"},
             **judges.identity(x, edits, pairs_from),

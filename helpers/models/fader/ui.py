@@ -35,12 +35,13 @@ def render_sweep(nets: dict, x: torch.Tensor, y: torch.Tensor, j: int, values=SW
 
 
 def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=None,
-                 own=None) -> tuple[np.ndarray, dict]:
+                 own=None, strength: float = 1.0) -> tuple[np.ndarray, dict]:
     """Return (picture: the face | its edit with attributes = values, oracle read-out of the edit).
 
     x: (1, C, S, S) or (C, S, S) in [-1, 1]; values: n_attr numbers (any reals, e.g. -1 .. 2).
-    own: the face's own attributes (n_attr,): then the edit is residual, the photo plus what moving
-    from own to values changes (helpers.gan.residual_edit), which keeps what the decoder blurs.
+    own: the face's own attributes (n_attr,): then the edit is residual, the photo plus `strength`
+    times what moving from own to values changes (helpers.gan.residual_edit), which keeps what the
+    decoder blurs.
     The read-out is {attr: P(attr)} for attr_names (empty without an oracle).
     """
     x = x[None] if x.dim() == 3 else x
@@ -48,7 +49,7 @@ def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=No
     edited = decode(nets["G"], z, torch.as_tensor([list(values)], dtype=torch.float32))
     if own is not None:
         recon = decode(nets["G"], z, torch.as_tensor(own).float().reshape(1, -1))
-        edited = residual_edit(x.float().cpu(), recon, edited)
+        edited = residual_edit(x.float().cpu(), recon, edited, strength)
     readout = {}
     if oracle is not None and attr_names:
         probs = oracle.predict(edited)[0]
@@ -56,7 +57,8 @@ def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=No
     return make_grid(torch.cat([x.float().cpu(), edited]), nrow=2), readout
 
 
-def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_names=None, residual=False):
+def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_names=None, residual=False,
+                  strength: float = 1.0):
     """Return render_fader's (picture, read-out) for an uploaded image's bytes (see decode_upload);
     residual=True takes the image's own attributes from the oracle's read-out (needs an oracle)."""
     x = decode_upload(data, size)[None]
@@ -64,13 +66,13 @@ def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_
     if residual and oracle is not None and attr_names:
         probs = oracle.predict(x)[0]
         own = [float(probs[oracle.attr_names.index(n)] > 0.5) for n in attr_names]
-    return render_fader(nets, x, values, oracle, attr_names, own)
+    return render_fader(nets, x, values, oracle, attr_names, own, strength)
 
 
-def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int = 6):
+def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int = 6, residual_strength: float = 1.0):
     """Return the fader widget: an image picker over `faces` (a FaceSet holding the model's
     attributes), one slider per attribute (span, default -1 .. 2), a residual switch (keep the
-    photo's detail: render_fader's `own`), a reset button, an upload box for your own (aligned)
+    photo's detail: render_fader's `own`, at residual_strength), a reset button, an upload box for your own (aligned)
     face, the face | edit picture and the oracle's read-out.
     """
     import ipywidgets as W
@@ -94,13 +96,15 @@ def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int
         values = [v[n] for n in names]
         if source["upload"] is not None:
             try:
-                pic, probs = render_upload(nets, source["upload"], values, size, oracle, names, v["residual"])
+                pic, probs = render_upload(nets, source["upload"], values, size, oracle, names, v["residual"],
+                                           residual_strength)
             except ValueError:
                 source["upload"] = None
                 raise
             return pic, readout_html("your image", probs, "oracle P(attribute) of the edit:")
         own = faces.attrs[v["pick"]] if v["residual"] else None
-        pic, probs = render_fader(nets, to_range(faces.images[v["pick"]:v["pick"] + 1]), values, oracle, names, own)
+        pic, probs = render_fader(nets, to_range(faces.images[v["pick"]:v["pick"] + 1]), values, oracle, names, own,
+                                  residual_strength)
         return pic, readout_html(f"test face {v['pick']}", probs, "oracle P(attribute) of the edit:")
 
     def to_own(box):

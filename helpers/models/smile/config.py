@@ -60,6 +60,7 @@ class EncoderConfig:
     latent_steps: int = run_field(0)  # per-image latent optimisation steps after E at conversion (the fix)
     latent_lr: float = run_field(0.05)  # Adam step of that optimisation
     latent_prior: float = run_field(1e-3)  # weight of ||z||^2 / z_dim there (keeps z on G's prior)
+    residual_strength: float = run_field(1.0)  # residual conversions: x + strength * (G(z, 1 - c) - G(z, c))
 
 
 @dataclass

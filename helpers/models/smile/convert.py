@@ -18,9 +18,9 @@ def encode(E, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def convert(G, E, x: torch.Tensor, c: torch.Tensor, target: torch.Tensor, latent_steps: int = 0,
-            latent_lr: float = 0.05, latent_prior: float = 1e-3, kind: str = "l2") -> dict:
+            latent_lr: float = 0.05, latent_prior: float = 1e-3, kind: str = "l2", strength: float = 1.0) -> dict:
     """Return {'z', 'recon', 'converted', 'residual'}: z = E(x) (refined), G(z, c), G(z, target), and
-    the photo with only what the class switch changes, x + G(z, target) - G(z, c) (residual_edit).
+    the photo with only what the class switch changes, x + strength * (G(z, target) - G(z, c)) (residual_edit).
 
     x: (N, C, H, W) in [-1, 1]; c: (N, A) its class (labels, or E's read-out for an upload);
     target: (N, A) the class to render, e.g. 1 - c to flip the smile, or any value in between.
@@ -31,7 +31,7 @@ def convert(G, E, x: torch.Tensor, c: torch.Tensor, target: torch.Tensor, latent
     if latent_steps > 0:
         z, _ = invert(G, x, z, c, steps=latent_steps, lr=latent_lr, kind=kind, prior=latent_prior)
     recon, converted = generate(G, z, c), generate(G, z, target)
-    return {"z": z, "recon": recon, "converted": converted, "residual": residual_edit(x, recon, converted)}
+    return {"z": z, "recon": recon, "converted": converted, "residual": residual_edit(x, recon, converted, strength)}
 
 
 def latent_cycle_error(E, G, cfg: GANConfig, n: int = 512, seed: int = 3) -> float:
@@ -79,13 +79,14 @@ def conversion_metrics(G, E, oracle, faces, gan_cfg: GANConfig, enc_cfg: Encoder
     (helpers.eval.panel.Judges), also identity_kept (the face embedding calls x and its conversion
     the same person) and identity_kept_real_pairs (that judge on two photos of one person in
     pairs_from, a FaceSet with identities; None without). The *_residual keys score the residual
-    conversions x + G(z, 1 - c) - G(z, c), which keep what G cannot draw.
+    conversions x + strength * (G(z, 1 - c) - G(z, c)), which keep what G cannot draw.
     """
     idx = sample_index(len(faces), n, seed)
     steps = enc_cfg.latent_steps if latent_steps is None else latent_steps
     x = to_range(faces.images[idx])  # (n, C, H, W) in [-1, 1]
     c = faces.attrs[idx][:, [faces.attr_index(a) for a in gan_cfg.attrs]]  # (n, A)
-    out = convert(G, E, x, c, 1 - c, steps, enc_cfg.latent_lr, enc_cfg.latent_prior, enc_cfg.loss)
+    out = convert(G, E, x, c, 1 - c, steps, enc_cfg.latent_lr, enc_cfg.latent_prior, enc_cfg.loss,
+                  enc_cfg.residual_strength)
     names = list(gan_cfg.attrs)
     _, p_cls = encode(E, x)
     res = out["residual"]

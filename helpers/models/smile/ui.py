@@ -29,18 +29,19 @@ def encode_one(G, E, x: torch.Tensor, c: torch.Tensor | None = None, latent_step
 
 
 def render_conversion(G, x: torch.Tensor, z: torch.Tensor, amount: float, oracle=None,
-                      attr: str = "Smiling", own: torch.Tensor | None = None) -> tuple[np.ndarray, dict]:
+                      attr: str = "Smiling", own: torch.Tensor | None = None,
+                      strength: float = 1.0) -> tuple[np.ndarray, dict]:
     """Return (picture [x | G(z, amount)] side by side as uint8 (H, W + pad, 3), read-out).
 
     x: (C, H, W) in [-1, 1] the input face; z: (z_dim,) its code; amount: the class value given
     to G (0 = no smile, 1 = smile; values outside [0, 1] exaggerate). own: the face's class (A,):
-    then the right picture is the residual x + G(z, amount) - G(z, own), the photo with only what
-    the class switch changes. The read-out holds the oracle's P(attr) before and after when an
+    then the right picture is the residual x + strength * (G(z, amount) - G(z, own)), the photo with
+    only what the class switch changes. The read-out holds the oracle's P(attr) before and after when an
     oracle is given.
     """
     out = generate(G, z[None], torch.full((1, G.n_classes), float(amount)))  # (1, C, H, W)
     if own is not None:
-        out = residual_edit(x[None].float().cpu(), generate(G, z[None], own.float().reshape(1, -1)), out)
+        out = residual_edit(x[None].float().cpu(), generate(G, z[None], own.float().reshape(1, -1)), out, strength)
     pair = torch.stack([x.float().cpu(), out[0]])  # (2, C, H, W)
     readout = {"amount": float(amount)}
     if oracle is not None and attr in oracle.attr_names:
@@ -63,7 +64,8 @@ def _readout_html(model: str, source: str, readout: dict, attr: str) -> str:
 
 
 def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=None, attr: str = "Smiling",
-              latent_steps: int = 0, latent_lr: float = 0.05, latent_prior: float = 1e-3, upscale: int = 4):
+              latent_steps: int = 0, latent_lr: float = 0.05, latent_prior: float = 1e-3, upscale: int = 4,
+              residual_strength: float = 1.0):
     """Return the converter widget: model switch, image picker, smile-amount slider, residual switch
     (render_conversion's `own`), upload, pair, read-out.
 
@@ -102,7 +104,7 @@ def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=
             state.update(source="test", x=images[v["pick"]], c=classes[v["pick"]])
         z, c = code(v["model"])
         pic, read = render_conversion(models[v["model"]][0], state["x"], z, v["amount"], oracle, attr,
-                                      c if v["residual"] else None)
+                                      c if v["residual"] else None, residual_strength)
         source = (f"test image {v['pick']} (label {attr}={int(c[0])})" if state["source"] == "test"
                   else f"your image (E reads {attr}={int(c[0])})")
         return pic, _readout_html(v["model"], source, read, attr)
