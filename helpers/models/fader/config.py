@@ -44,8 +44,8 @@ PRESETS = {
                          max_seconds=6, ablation_seconds=3, val_images=64, keep_every=1, max_images=512, amp=False),
     # 32 px on a CPU: the paper's networks, a stronger and much shorter adversarial ramp for an 8-minute
     # budget (the notebook explains it; docs/experiments.md has the levers tried).
-    # residual_strength 2: chosen on celeba_dev's validation faces, where the photo's own detail halves
-    # what a plain residual flips (docs/experiments.md, real faces).
+    # residual_strength: the smallest that swaps >= 0.85 of celeba_dev's validation faces (the photo's
+    # own detail halves what a plain residual flips; docs/experiments.md, real faces).
     "demo": FaderConfig(lambda_lat=1e-2, lambda_schedule=2000, lr=4e-4, batch_size=64, max_seconds=480,
                         ablation_seconds=90, amp=False, residual_strength=2.0),
     # The paper: 256 px CelebA, 2x2 latent, lambda_E 1e-4 ramped over 500k steps, on a GPU. The official
