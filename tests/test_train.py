@@ -143,6 +143,24 @@ def test_checkpoint_of_another_configuration_is_refused_but_runtime_keys_may_cha
         other_data.fit(epochs=3)
 
 
+@dataclass
+class ToyConfigLater(ToyConfig):
+    """ToyConfig after a release added a field (its default is how the old code behaved)."""
+
+    balance: bool = False
+
+
+def test_a_field_added_later_resumes_an_old_checkpoint_at_its_default_only(tmp_path):
+    make_trainer(tmp_path, config=ToyConfig(epochs=1))[0].fit(epochs=1)
+    later, _ = make_trainer(tmp_path, config=ToyConfigLater(epochs=2))
+    assert later.fit(epochs=2).epoch == 2  # the old checkpoint lacks 'balance': False is what it did
+    other = tmp_path / "other"
+    make_trainer(other, config=ToyConfig(epochs=1))[0].fit(epochs=1)
+    changed, _ = make_trainer(other, config=ToyConfigLater(epochs=2, balance=True))
+    with pytest.raises(ckpt_io.CheckpointMismatch, match="balance: checkpoint None vs now True"):
+        changed.fit(epochs=2)
+
+
 def test_load_modules_loads_weights_only_and_refuses_what_does_not_fit(tmp_path):
     trainer, net = make_trainer(tmp_path, config=ToyConfig(epochs=1))
     trainer.fit(epochs=1)

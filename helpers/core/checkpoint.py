@@ -23,11 +23,17 @@ def save_checkpoint(payload: dict, path: str | Path) -> Path:
     return atomic_write(path, lambda fh: torch.save({"format": FORMAT, **payload}, fh))
 
 
-def config_diff(saved: dict, current: dict, ignore=()) -> dict:
-    """Return {key: (saved, current)} for every key outside `ignore` whose values differ."""
+def config_diff(saved: dict, current: dict, ignore=(), defaults: dict | None = None) -> dict:
+    """Return {key: (saved, current)} for every key outside `ignore` whose values differ.
+
+    defaults: {key: default} of the current config's fields. A key the saved config lacks (a field
+    added after it was written) matches when the current value is that default: the old code
+    behaved as the default does."""
     keys = (set(saved) | set(current)) - set(ignore)
     norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731  (tuples come back as lists)
-    return {k: (saved.get(k), current.get(k)) for k in sorted(keys) if norm(saved.get(k)) != norm(current.get(k))}
+    defaults = defaults or {}
+    return {k: (saved.get(k), current.get(k)) for k in sorted(keys) if norm(saved.get(k)) != norm(current.get(k))
+            and not (k not in saved and k in defaults and norm(defaults[k]) == norm(current.get(k)))}
 
 
 def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
@@ -46,15 +52,15 @@ def read_checkpoint(path: str | Path, map_location="cpu") -> dict:
 
 
 def check_checkpoint(ckpt: dict, path, model: str | None = None, config: dict | None = None, ignore=(),
-                     networks=()) -> dict:
+                     networks=(), defaults: dict | None = None) -> dict:
     """Return ckpt when it holds `model` trained with `config` (every key but `ignore` and the
-    checkpoint's own run-only keys) and weights for every name in `networks`; else raise
-    CheckpointMismatch saying what differs."""
+    checkpoint's own run-only keys; config_diff's `defaults`) and weights for every name in
+    `networks`; else raise CheckpointMismatch saying what differs."""
     if model is not None and ckpt["model"] != model:
         raise CheckpointMismatch(f"{path} holds a {ckpt['model']!r} model, not {model!r}: "
                                  "point this notebook at its own checkpoint folder")
     if config is not None:
-        diff = config_diff(ckpt.get("config", {}), config, set(ignore) | set(ckpt.get("run_keys", ())))
+        diff = config_diff(ckpt.get("config", {}), config, set(ignore) | set(ckpt.get("run_keys", ())), defaults)
         if diff:
             lines = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
             raise CheckpointMismatch(f"{path} was trained with another configuration ({lines}); use the same "
@@ -67,18 +73,18 @@ def check_checkpoint(ckpt: dict, path, model: str | None = None, config: dict | 
 
 
 def load_checkpoint(path: str | Path, model: str | None = None, config: dict | None = None,
-                    map_location="cpu", ignore=(), networks=()) -> dict:
+                    map_location="cpu", ignore=(), networks=(), defaults: dict | None = None) -> dict:
     """Return the checkpoint at path, refusing one of another model or configuration.
 
     model: the expected model name (e.g. 'dcgan'); config: the current config dict, compared key by
     key except `ignore` and the run-only keys the checkpoint itself lists; networks: names it must
     hold weights for.
     """
-    return check_checkpoint(read_checkpoint(path, map_location), path, model, config, ignore, networks)
+    return check_checkpoint(read_checkpoint(path, map_location), path, model, config, ignore, networks, defaults)
 
 
 def load_modules(path: str | Path, modules: dict, model: str, config: dict | None = None,
-                 map_location="cpu") -> dict:
+                 map_location="cpu", defaults: dict | None = None) -> dict:
     """Load the weights of checkpoint `path` into `modules` ({name: nn.Module}); return the checkpoint.
 
     Refuses (CheckpointMismatch) a checkpoint of another model or of another value of any key in
@@ -88,7 +94,7 @@ def load_modules(path: str | Path, modules: dict, model: str, config: dict | Non
     """
     ckpt = read_checkpoint(path, map_location)
     check_checkpoint(ckpt, path, model, config, ignore=set(ckpt.get("config", {})) - set(config or {}),
-                     networks=modules)
+                     networks=modules, defaults=defaults)
     for name, module in modules.items():
         module.load_state_dict(ckpt["modules"][name])
     return ckpt

@@ -31,6 +31,11 @@ def run_field(default=None, *, rehearsal_max: int | None = None, default_factory
     return field(default=default, metadata=meta)
 
 
+def field_defaults(cfg) -> dict:
+    """Return {name: default} of a config dataclass's top-level fields that have a plain default."""
+    return {f.name: f.default for f in fields(cfg) if f.default is not dataclasses.MISSING}
+
+
 def run_keys(cfg) -> frozenset:
     """Return the names of cfg's run-only fields (nested dataclasses included, as 'outer.inner')."""
     out = set()

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt_io
 from . import distributed
 from .average import WeightAverage
-from .config import rehearsal_budget, rehearsal_seconds, run_keys
+from .config import field_defaults, rehearsal_budget, rehearsal_seconds, run_keys
 from .modules import eval_mode
 from .runtime import autocast
 
@@ -113,6 +113,7 @@ class Trainer:
         # world_size only steers a run: a checkpoint of N processes resumes in M.
         self.config = {**cfg, "data": getattr(faces, "key", None), **(extra_config or {}), "world_size": self.world_size}
         self.run_keys = sorted({*(run_keys(config) if is_dataclass(config) else ()), "world_size"})
+        self.config_defaults = field_defaults(config) if is_dataclass(config) else {}  # fields added later
         self.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
         self.sample_fn, self.epoch_end_fn, self.before_eval = sample_fn, epoch_end_fn, before_eval
         self.keep_best, self.keep_every, self.save_every = keep_best or {}, keep_every, save_every_minutes
@@ -165,7 +166,8 @@ class Trainer:
         Several processes: every one restores what rank 0 read."""
         path = Path(path) if path else self.last_path
         ck = distributed.from_rank0(lambda: ckpt_io.load_checkpoint(
-            path, model=self.name, config=self.config, ignore=self.run_keys, networks=self.modules)
+            path, model=self.name, config=self.config, ignore=self.run_keys, networks=self.modules,
+            defaults=self.config_defaults)
             if path is not None and path.is_file() else None)
         if ck is None:
             return False
