@@ -56,7 +56,8 @@ def publish(notebook: str) -> list[Path]:
 
 # Figures that show generated faces only: all a run on real faces may commit. The others show the
 # photos themselves, their reconstructions or edits (01's attribute edits and 04's latent walks are of
-# samples; 05's residual pyramid is sampled too).
+# samples; 05's residual pyramid is sampled too). A model trained for minutes on a few thousand faces
+# can still copy some: commit them only after a nearest-neighbour check (docs/experiments.md, session 9).
 GENERATED_FIGURES = {
     "01_dcgan_face_generation": ("samples.png", "latent_walk.png", "attribute_edits.png"),
     "03_smile_converter": ("samples.png",),
