@@ -178,6 +178,7 @@ def test_a_checkpoint_of_other_attributes_is_refused_with_a_clear_message(tmp_pa
         fader.load_nets(tmp_path / "last.pt", other)
     nets = fader.load_nets(tmp_path / "best_swap_accuracy.pt", tiny_cfg())
     assert not nets["G"].training
+    fader.load_nets(tmp_path / "last.pt", tiny_cfg(residual_strength=3.0, val_images=8))  # run settings never refuse
 
 
 def test_select_model_takes_the_best_checkpoint_or_the_final_weights_before_any_epoch_ended(tmp_path, capsys):

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ...core.checkpoint import load_modules
-from ...core.config import field_defaults
+from ...core.config import field_defaults, run_keys
 from ...core.modules import infer
 from ...data.faces import to_range
 from ...eval import metrics
@@ -124,7 +124,8 @@ def load_nets(path: str | Path, cfg: FaderConfig, device="cpu", channels: int = 
     configuration, e.g. one trained for other attributes.
     """
     nets = build_networks(cfg, channels)
-    load_modules(path, nets, model="fader", config=asdict(cfg), defaults=field_defaults(cfg))
+    weights_config = {k: v for k, v in asdict(cfg).items() if k not in run_keys(cfg)}  # run settings never matter here
+    load_modules(path, nets, model="fader", config=weights_config, defaults=field_defaults(cfg))
     return {k: m.to(device).eval() for k, m in nets.items()}
 
 
