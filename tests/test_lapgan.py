@@ -55,8 +55,9 @@ def test_level_sizes_and_bad_sizes():
 
 # ---- networks ------------------------------------------------------------------------------
 @pytest.mark.parametrize("channels", [1, 3])
-def test_networks_shapes_and_ranges(channels):
-    cfg = tiny(img_size=64)
+@pytest.mark.parametrize("base_arch", ["fc", "dcgan"])
+def test_networks_shapes_and_ranges(channels, base_arch):
+    cfg = tiny(img_size=64, base_arch=base_arch)
     D0, G0 = lapgan.build_level(cfg, 0, channels).values()
     x = G0(torch.rand(5, cfg.z_dim) * 2 - 1)
     assert x.shape == (5, channels, 16, 16) and x.min() >= -1 and x.max() <= 1
@@ -69,6 +70,14 @@ def test_networks_shapes_and_ranges(channels):
         assert D(h, up).shape == (5, 1)
     with pytest.raises(ValueError, match="levels 0..2"):
         lapgan.build_level(cfg, 3, channels)
+
+
+def test_base_arch_picks_the_base_networks():
+    D, G = lapgan.build_level(tiny(base_arch="dcgan", base_conv_dim=8), 0, 3).values()
+    assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules())
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in lapgan.build_level(tiny(base_arch="fc"), 0, 3)["G"].modules())
+    with pytest.raises(ValueError, match="base_arch='mlp'"):
+        lapgan.build_level(tiny(base_arch="mlp"), 0, 3)
 
 
 def test_full_preset_has_the_original_sizes():
@@ -117,6 +126,16 @@ def test_an_epoch_holds_epoch_images_over_any_number_of_faces(tmp_path):
     assert first[0].min() >= -1 and first[0].max() <= 1
     with pytest.raises(DataError, match="lower batch_size"):
         LT.build_trainer(tiny(batch_size=32), faces(20), "cpu", None)
+
+
+def test_a_batch_norm_base_average_gets_statistics_of_its_own():
+    t, nets = LT.build_trainer(tiny(base_arch="dcgan", base_conv_dim=8, ema=0.9, epoch_images=32), faces(), "cpu",
+                               None, level=0, live=False, progress=False)
+    t.fit(1)
+    bn = lambda m: next(x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d))  # noqa: E731
+    assert not torch.allclose(bn(nets["G_ema"]).running_mean, bn(nets["G"]).running_mean)  # recomputed, not copied
+    level1 = LT.build_trainer(tiny(base_arch="dcgan", ema=0.9), faces(), "cpu", None, level=1, live=False)[0]
+    assert level1.average.inputs_fn is None  # the level G has no batch norm
 
 
 @pytest.mark.parametrize("level", [0, 1])

@@ -5,7 +5,9 @@ Adversarial Networks" (section 3), with the networks of the Torch face generator
 Facebook's eyescream code for Labeled Faces in the Wild:
 
 - a base GAN draws the coarsest image (16x16) from noise: G is noise -> dense 2048 (PReLU) -> all
-  pixels (sigmoid); D is a small conv net plus a dense branch from the pixels to its last layer;
+  pixels (sigmoid); D is a small conv net plus a dense branch from the pixels to its last layer
+  (`base_arch='fc'`), or notebook 01's convolutional DCGAN at 16 px (`base_arch='dcgan'`: the
+  dense G is what limits the pyramid on real faces, docs/experiments.md);
 - each finer level k is a conditional GAN: G_k sees the upsampled coarser image l(I_{k+1}) plus a
   noise plane and draws the band-pass residual h_k; D_k sees (h_k, l(I_{k+1})) and says real/fake.
   An image is built coarse to fine: I_k = l(I_{k+1}) + h_k (equation 4 of the paper).
@@ -166,9 +168,16 @@ def build_level(cfg: LapGANConfig, level: int, channels: int) -> dict:
     if not 0 <= level < len(sizes):
         raise ValueError(f"level {level} does not exist: this pyramid has levels 0..{len(sizes) - 1} ({sizes})")
     size = sizes[level]
-    if level == 0:
+    if level == 0 and cfg.base_arch == "dcgan":
+        from ..dcgan.nets import Discriminator, Generator
+
+        D = Discriminator(cfg.base_conv_dim, size, channels)
+        G = Generator(cfg.z_dim, cfg.base_conv_dim, size, channels)
+    elif level == 0 and cfg.base_arch == "fc":
         D = BaseDiscriminator(size, channels, cfg.d_conv_dims, cfg.d_hidden, cfg.d_dense, cfg.d_dropout)
         G = BaseGenerator(cfg.z_dim, cfg.g_hidden, size, channels)
+    elif level == 0:
+        raise ValueError(f"base_arch={cfg.base_arch!r}: use 'fc' (the original's) or 'dcgan'")
     else:
         D = LevelDiscriminator(size, channels, cfg.level_d_conv_dim, cfg.level_d_hidden, cfg.d_dropout)
         G = LevelGenerator(channels, cfg.level_g_conv_dims, cfg.noise_planes)

@@ -145,11 +145,16 @@ def build_trainer(cfg: LapGANConfig, faces, device, ckpt_dir, *, level: int = 0,
         up = upsample(downsample(resize_to(real.to(device), size)))
         noise = level_noise(len(up), cfg, size, device, torch.Generator().manual_seed(0))
         sample_fn = lambda m: up + sampler(m)(up, noise)  # noqa: E731
+    average = None
+    if cfg.ema:  # a batch-norm base's average needs statistics of its own (helpers.core.average)
+        bn_base = level == 0 and cfg.base_arch == "dcgan"
+        z_fn = (lambda n, g: torch.rand(n, cfg.z_dim, generator=g) * 2 - 1) if bn_base else None  # noqa: E731
+        average = WeightAverage("G", cfg.ema, z_fn, 4096 if bn_base else 0)
     trainer = Trainer(f"lapgan_{level_name(cfg, level)}", modules=nets, optimizers={"d": d_opt, "g": g_opt},
                       step_fn=make_step(level, D, G, d_opt, g_opt, cfg), faces=faces.head(cfg.max_images),
                       batch_size=cfg.batch_size, epoch_images=cfg.epoch_images, flip=cfg.flip, seed=cfg.seed,
                       config=cfg, extra_config={"level": level, "channels": faces.channels}, device=device,
-                      ckpt_dir=ckpt_dir, amp=cfg.amp, average=WeightAverage("G", cfg.ema) if cfg.ema else None,
+                      ckpt_dir=ckpt_dir, amp=cfg.amp, average=average,
                       sample_fn=sample_fn, **trainer_kw)
     return trainer, trainer.modules
 
