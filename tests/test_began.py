@@ -1,5 +1,6 @@
 """BEGAN: networks, equilibrium losses, k_t control, training + resume, interpolation and sliders."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -38,9 +39,10 @@ def test_bad_size_says_what_works(size):
         began.num_blocks(size)
 
 
-@pytest.mark.parametrize("exp,t_conv,tanh", [(False, False, False), (True, True, True), (True, False, False)])
-def test_shapes_for_every_architecture_option(exp, t_conv, tanh):
-    cfg = tiny(img_size=32, exp=exp, t_conv=t_conv, tanh=tanh, n_layers=2)
+@pytest.mark.parametrize("exp,t_conv,tanh,skip", [(False, False, False, False), (True, True, True, True),
+                                                 (True, False, False, False), (False, False, False, True)])
+def test_shapes_for_every_architecture_option(exp, t_conv, tanh, skip):
+    cfg = tiny(img_size=32, exp=exp, t_conv=t_conv, tanh=tanh, n_layers=2, skip=skip)
     D, G = began.build_network(cfg)
     z = torch.rand(3, cfg.z_dim) * 2 - 1
     x = G(z)
@@ -52,6 +54,19 @@ def test_shapes_for_every_architecture_option(exp, t_conv, tanh):
     assert n_conv == (2 if t_conv else 0)
     widths = [m.out_channels for m in D.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
     assert max(widths) == (4 * cfg.d_conv_dim if exp else 3 * cfg.d_conv_dim)  # exponential vs linear growth
+
+
+def test_skip_connections_carry_the_first_map_to_every_block():
+    cfg = tiny(img_size=32, n_layers=1)
+    z = torch.rand(4, cfg.z_dim) * 2 - 1
+    for skip in (False, True):
+        G = began.build_network(replace(cfg, skip=skip))[1]
+        ins = [m.in_channels for m in G.features if isinstance(m, torch.nn.Conv2d)]
+        assert ins == ([8, 16, 16, 8] if skip else [8, 8, 8, 8])  # blocks 2 and 3 also see h0
+        with torch.no_grad():
+            G.features[0].weight.zero_()  # the first block forgets z: only a skip can still carry it
+            spread = G(z).std(0).mean()
+        assert (spread > 1e-4) == skip, (skip, spread)
 
 
 def test_init_mean_and_std_are_used():
@@ -154,7 +169,7 @@ def test_the_decay_factor_is_not_gamma(tmp_path):
 def test_config_flags_are_booleans():
     for name in ("smoke", "demo", "full"):
         cfg = began.config_for(name)
-        assert all(isinstance(getattr(cfg, f), bool) for f in ("exp", "t_conv", "tanh", "amp"))
+        assert all(isinstance(getattr(cfg, f), bool) for f in ("exp", "t_conv", "tanh", "skip", "amp"))
     full = began.config_for("full")
     assert (full.img_size, full.batch_size, full.gamma, full.lambda_k, full.lr) == (64, 16, 0.5, 1e-3, 1e-4)
 
@@ -204,9 +219,49 @@ def test_endpoint_psnr_rises_when_the_inversion_reaches_the_photos():
     pools = _pools(G, D, cfg)
     far = began_widgets.endpoint_psnr(G, D, pools)
     assert set(far) == set(began_widgets.REAL_FACE_METHODS)
-    reachable = began_widgets.make_pools(G, D, pools.z, G(pools.z).detach(), invert_steps=0)
+    reachable = began_widgets.make_pools(G, D, pools.z, G(pools.z).detach().clamp(-1, 1), invert_steps=0)
     reachable.z_inv = pools.z  # the photos are G's own faces: their latents reach them exactly
     assert began_widgets.endpoint_psnr(G, D, reachable)["inversion"] > far["inversion"] + 20
+
+
+def test_map_inversion_reaches_further_than_the_latent_one():
+    cfg = tiny()
+    D, G = began.build_network(cfg)
+    pools = _pools(G, D, cfg)  # random "photos": out of reach of an untrained G's 8 latents
+    assert pools.m_inv.shape == (4, cfg.g_conv_dim * 64)
+    assert (pools.map_err <= pools.inv_err + 1e-6).all() and pools.map_err.mean() < 0.9 * pools.inv_err.mean()
+    ends = began_widgets.endpoint_psnr(G, D, pools)
+    assert ends["map inversion"] > ends["inversion"]
+    start = began_widgets.frames("map inversion", G, D, pools, 0, 1, [0.0])[0]
+    assert torch.allclose(start, G.from_map(pools.m_inv[:1])[0].detach(), atol=1e-5)  # the path starts at the inverted map
+
+
+class LinearDecoder(torch.nn.Module):
+    """A decoder whose image is linear in its map: every path through it is an exact cross-fade."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def first_map(self, z):
+        return z.repeat(1, 96)[:, :768]
+
+    def from_map(self, m):
+        return m.view(-1, 3, 16, 16)
+
+    def forward(self, z):
+        return self.from_map(self.first_map(z))
+
+
+def test_crossfade_psnr_tells_a_blend_from_a_path():
+    cfg = tiny()
+    D, G = began.build_network(cfg)
+    pools = _pools(G, D, cfg)
+    pairs = [(0, 1), (2, 3)]
+    linear = replace(pools, m_inv=torch.rand(4, 768) * 2 - 1)
+    fade = began_widgets.crossfade_psnr(LinearDecoder(), D, linear, pairs)
+    assert set(fade) == set(began_widgets.REAL_FACE_METHODS) and fade["map inversion"] > 60  # a mere blend
+    assert began_widgets.crossfade_psnr(G, D, pools, pairs)["D-autoencoder"] < 60  # ELUs bend the path
 
 
 def test_every_method_interpolates_between_its_endpoints():
@@ -231,7 +286,7 @@ def test_each_slider_button_and_switch_changes_the_picture():
     box = began_widgets.interpolation_explorer(G, D, pools)
     c = box.controls
     for name, value in (("t", 0.0), ("a", 2), ("b", 3), ("method", "D-autoencoder"), ("method", "inversion"),
-                        ("method", "latent lerp"), ("t", 1.0)):
+                        ("method", "map inversion"), ("method", "latent lerp"), ("t", 1.0)):
         before, text = box.image.value, box.readout.value
         c[name].value = value
         assert box.image.value != before and box.readout.value != text, (name, value)

@@ -18,6 +18,7 @@ class BEGANConfig:
     n_layers: int = 2  # conv 3x3 + ELU repeats per resolution block (paper: 2)
     exp: bool = False  # exponential channel growth (x2 per block) instead of linear (n, 2n, 3n: paper)
     t_conv: bool = False  # transposed-conv upsampling instead of nearest-neighbour + conv (paper)
+    skip: bool = False  # decoders stack the upsampled first 8x8 map on each block's input (paper's skip connections)
     tanh: bool = False  # squash G and D outputs with tanh (paper: linear outputs)
     init_mean: float = 0.0  # mean of the normal weight init
     init_std: float = 0.02  # std of the normal weight init; 0 = per layer sqrt(2 / fan_in) (He)
@@ -40,6 +41,7 @@ class BEGANConfig:
     keep_every: int = run_field(10)  # keep every N-th epoch's checkpoint as epoch_XXXX.pt (0 = none)
     gamma_seconds: float = run_field(25.0)  # training per gamma in the notebook's gamma comparison
     invert_steps: int = run_field(300)  # optimisation steps that put a real face into G's latent space
+    invert_map_steps: int = run_field(100)  # further steps in G's first 8x8 map (the map inversion)
     amp: bool = run_field(True)  # bf16 autocast + channels_last on CPU/CUDA (losses stay fp32)
 
 
@@ -48,7 +50,7 @@ PRESETS = {
     # cells have nothing to measure.
     "smoke": BEGANConfig(img_size=32, z_dim=16, hidden_dim=16, g_conv_dim=8, d_conv_dim=8, n_layers=1, batch_size=16,
                          epochs=2, epoch_images=256, log_every=2, keep_every=1, max_seconds=8, max_images=512,
-                         lr=3e-4, init_std=0.0, gamma_seconds=2, invert_steps=50),
+                         lr=3e-4, init_std=0.0, gamma_seconds=2, invert_steps=50, invert_map_steps=20),
     # Narrow nets, a faster controller and gamma 0.7 for an 8-minute CPU budget (docs/experiments.md, BEGAN).
     "demo": BEGANConfig(img_size=32, z_dim=32, hidden_dim=32, g_conv_dim=32, d_conv_dim=32, n_layers=1, batch_size=16,
                         epochs=100, lr=3e-4, lambda_k=0.01, gamma=0.7, lr_decay_every=8000, lr_decay=0.5, lr_min=2.5e-5,

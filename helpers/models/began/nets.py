@@ -14,6 +14,7 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .config import BEGANConfig
 
@@ -42,34 +43,65 @@ class Decoder(nn.Module):
     A linear layer to an 8x8 map, then per block `n_layers` x (conv 3x3 + ELU) and a 2x upsampling
     (nearest, or a 4x4 transposed conv when t_conv) between blocks, a last conv 3x3 to RGB
     (section 3.5, figure 1). Channels stay at `conv_dim` (paper) or, with exp, halve block by block
-    from conv_dim * 2^(blocks-1).
+    from conv_dim * 2^(blocks-1). With skip, each upsampled block also sees the first 8x8 map h0,
+    upsampled to its side and stacked on its channels (the skip connections of the paper's
+    experiments and of its ports: they carry the layout straight to the fine blocks).
     """
 
     def __init__(self, in_dim: int, conv_dim: int, img_size: int, channels: int = 3, n_layers: int = 2,
-                 exp: bool = False, t_conv: bool = False, tanh: bool = False):
+                 exp: bool = False, t_conv: bool = False, tanh: bool = False, skip: bool = False):
         super().__init__()
-        self.in_dim, self.img_size, self.tanh = in_dim, img_size, tanh
+        self.in_dim, self.img_size, self.tanh, self.skip = in_dim, img_size, tanh, skip
         blocks = num_blocks(img_size)
         widths = [conv_dim * 2 ** (blocks - 1 - i) if exp else conv_dim for i in range(blocks)]
         self.top = widths[0]
         self.fc = nn.Linear(in_dim, widths[0] * 8 * 8)
         layers: list[nn.Module] = []
+        self._skip_after: set[int] = set()  # indices of the layers that end an upsampling
         for i, w in enumerate(widths):
-            layers += _conv_elu(widths[i - 1] if i and not t_conv else w, w, n_layers)
+            c_in = (widths[i - 1] if i and not t_conv else w) + (self.top if skip and i else 0)
+            layers += _conv_elu(c_in, w, n_layers)
             if i < blocks - 1:
                 nxt = widths[i + 1]
                 layers.append(nn.ConvTranspose2d(w, nxt, 4, stride=2, padding=1) if t_conv
                               else nn.Upsample(scale_factor=2, mode="nearest"))
                 if t_conv:
                     layers.append(nn.ELU(inplace=True))
+                self._skip_after.add(len(layers) - 1)
         layers.append(nn.Conv2d(widths[-1], channels, 3, padding=1))
         self.features = nn.Sequential(*layers)
 
+    def first_map(self, h: torch.Tensor) -> torch.Tensor:
+        """Return the first 8x8 map h0 of inputs h (B, in_dim), flattened: (B, top * 64)."""
+        return self.fc(h.flatten(1))
+
+    def from_map(self, m: torch.Tensor) -> torch.Tensor:
+        """Return the images decoded from first maps m (B, top * 64) (what forward does after fc)."""
+        x = h0 = m.reshape(-1, self.top, 8, 8)  # (B, top, 8, 8)
+        if not self.skip:
+            x = self.features(x)  # (B, channels, img_size, img_size)
+        else:
+            for i, layer in enumerate(self.features):
+                x = layer(x)
+                if i in self._skip_after:  # (B, w + top, S, S): h0 upsampled beside the block's input
+                    x = torch.cat([x, F.interpolate(h0, size=x.shape[-2:], mode="nearest")], 1)
+        return torch.tanh(x) if self.tanh else x
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """Return images (B, channels, img_size, img_size); in [-1, 1] when tanh, else unbounded."""
-        x = self.fc(h.flatten(1)).view(-1, self.top, 8, 8)  # (B, top, 8, 8)
-        x = self.features(x)  # (B, channels, img_size, img_size)
-        return torch.tanh(x) if self.tanh else x
+        return self.from_map(self.first_map(h))
+
+
+class FromMap(nn.Module):
+    """A decoder seen from its first 8x8 map: forward(m) = decoder.from_map(m), so that
+    helpers.gan.invert can optimise the map (B, top * 64) instead of the latent."""
+
+    def __init__(self, decoder: Decoder):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, m: torch.Tensor) -> torch.Tensor:
+        return self.decoder.from_map(m)
 
 
 class Encoder(nn.Module):
@@ -106,10 +138,11 @@ class Discriminator(nn.Module):
     """The BEGAN discriminator, an autoencoder: D(x) = decode(encode(x)) (section 3.5)."""
 
     def __init__(self, hidden_dim: int, d_conv_dim: int, g_conv_dim: int, img_size: int, channels: int = 3,
-                 n_layers: int = 2, exp: bool = False, t_conv: bool = False, tanh: bool = False):
+                 n_layers: int = 2, exp: bool = False, t_conv: bool = False, tanh: bool = False,
+                 skip: bool = False):
         super().__init__()
         self.encoder = Encoder(hidden_dim, d_conv_dim, img_size, channels, n_layers, exp)
-        self.decoder = Decoder(hidden_dim, g_conv_dim, img_size, channels, n_layers, exp, t_conv, tanh)
+        self.decoder = Decoder(hidden_dim, g_conv_dim, img_size, channels, n_layers, exp, t_conv, tanh, skip)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Return the embedding h (B, hidden_dim) of images x (B, C, H, W) in [-1, 1]."""
@@ -151,8 +184,9 @@ def build_network(cfg: BEGANConfig, channels: int = 3) -> tuple[Discriminator, D
     if cfg.n_layers < 1:
         raise ValueError(f"n_layers must be >= 1, got {cfg.n_layers}")
     D = Discriminator(cfg.hidden_dim, cfg.d_conv_dim, cfg.g_conv_dim, cfg.img_size, channels, cfg.n_layers, cfg.exp,
-                      cfg.t_conv, cfg.tanh)
-    G = Decoder(cfg.z_dim, cfg.g_conv_dim, cfg.img_size, channels, cfg.n_layers, cfg.exp, cfg.t_conv, cfg.tanh)
+                      cfg.t_conv, cfg.tanh, cfg.skip)
+    G = Decoder(cfg.z_dim, cfg.g_conv_dim, cfg.img_size, channels, cfg.n_layers, cfg.exp, cfg.t_conv, cfg.tanh,
+                cfg.skip)
     init_weights(D, cfg.init_mean, cfg.init_std)
     init_weights(G, cfg.init_mean, cfg.init_std)
     return D, G

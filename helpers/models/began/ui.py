@@ -6,7 +6,12 @@ Methods (Berthelot et al. 2017, section 4.4 and figure 4):
   'D-autoencoder': encode two real faces with D's encoder, interpolate the embeddings h linearly,
       decode with D's decoder;
   'inversion': find z with G(z) close to each real face (helpers.gan.invert), then interpolate
-      those z through G.
+      those z through G;
+  'map inversion': go on from there in G's first 8x8 map h0 (2,048 numbers at the demo's width,
+      against z's 32), which reaches the photo, and interpolate those maps through the rest of G
+      (inversion into an intermediate layer, as Bau et al. 2019, "Seeing What a GAN Cannot
+      Generate", do). The more the map holds, the more the path between two photos leans towards
+      a cross-fade: `crossfade_psnr` measures how far.
 Pure functions (tensors in, uint8 picture / numbers out) are what the tests and the slider call.
 """
 from __future__ import annotations
@@ -21,9 +26,10 @@ from ...eval.metrics import mean_interp_smoothness, psnr
 from ...gan import generate, invert, lerp, slerp
 from ...ui.viz import make_grid, training_figure as _figure
 from ...ui.widgets import picture_view
+from .nets import FromMap
 
-METHODS = ("latent lerp", "latent slerp", "D-autoencoder", "inversion")
-REAL_FACE_METHODS = ("D-autoencoder", "inversion")
+METHODS = ("latent lerp", "latent slerp", "D-autoencoder", "inversion", "map inversion")
+REAL_FACE_METHODS = ("D-autoencoder", "inversion", "map inversion")
 
 
 @dataclass
@@ -35,19 +41,26 @@ class Pools:
     h: torch.Tensor  # (N, hidden_dim) D-encoder embeddings of `real`
     z_inv: torch.Tensor  # (N, z_dim) inverted latents of `real`
     inv_err: torch.Tensor  # (N,) mean |G(z_inv) - real| per face
+    m_inv: torch.Tensor  # (N, top * 64) inverted first maps of `real`, started from G.first_map(z_inv)
+    map_err: torch.Tensor  # (N,) mean |G.from_map(m_inv) - real| per face
 
     def __len__(self) -> int:
         return min(len(self.z), len(self.real))
 
 
-def make_pools(G, D, z: torch.Tensor, real: torch.Tensor, invert_steps: int = 300, seed: int = 0) -> Pools:
+def make_pools(G, D, z: torch.Tensor, real: torch.Tensor, invert_steps: int = 300, map_steps: int = 100,
+               seed: int = 0) -> Pools:
     """Return Pools for latents z and real faces `real` (encodes and inverts the faces).
 
-    The inversion starts near z = 0 and keeps z in G's training range [-1, 1] (uniform prior).
+    The inversion starts near z = 0 and keeps z in G's training range [-1, 1] (uniform prior);
+    the map inversion starts from G's first map of that z and takes map_steps more.
     """
     z0 = torch.rand(len(real), z.shape[1], generator=torch.Generator().manual_seed(seed)) * 0.2 - 0.1
     z_inv, err = invert(G, real, z0, steps=invert_steps, kind="l1", clamp=1.0)
-    return Pools(z=z, real=real, h=infer(D.encode, real, modules=(D,)), z_inv=z_inv, inv_err=err)
+    m0 = infer(G.first_map, z_inv, modules=(G,))
+    m_inv, map_err = invert(FromMap(G), real, m0, steps=map_steps, kind="l1")
+    return Pools(z=z, real=real, h=infer(D.encode, real, modules=(D,)), z_inv=z_inv, inv_err=err, m_inv=m_inv,
+                 map_err=map_err)
 
 
 def frames(method: str, G, D, pools: Pools, a: int, b: int, ts) -> torch.Tensor:
@@ -58,6 +71,8 @@ def frames(method: str, G, D, pools: Pools, a: int, b: int, ts) -> torch.Tensor:
         return generate(G, torch.stack([fn(pools.z[a], pools.z[b], t) for t in ts]))
     if method == "inversion":
         return generate(G, torch.stack([lerp(pools.z_inv[a], pools.z_inv[b], t) for t in ts]))
+    if method == "map inversion":
+        return infer(G.from_map, torch.stack([lerp(pools.m_inv[a], pools.m_inv[b], t) for t in ts]), modules=(G,))
     if method == "D-autoencoder":
         return infer(D.decode, torch.stack([lerp(pools.h[a], pools.h[b], t) for t in ts]), modules=(D,))
     raise ValueError(f"method={method!r}: use one of {METHODS}")
@@ -85,9 +100,24 @@ def render_interp(method: str, G, D, pools: Pools, a: int, b: int, t: float) -> 
 
 def endpoint_psnr(G, D, pools: Pools) -> dict:
     """Return {method: PSNR (dB) of the path's end faces against the real photos} for the real-face
-    methods: D(x) for 'D-autoencoder', G(z_inv) for 'inversion' (22 dB and up reads as the photo)."""
-    ends = {"D-autoencoder": infer(D.decode, pools.h, modules=(D,)), "inversion": generate(G, pools.z_inv)}
-    return {m: psnr(ends[m], pools.real.float()) for m in REAL_FACE_METHODS}
+    methods: D(x) for 'D-autoencoder', G(z_inv) for 'inversion', G from m_inv for 'map inversion'
+    (22 dB and up reads as the photo)."""
+    ends = {"D-autoencoder": infer(D.decode, pools.h, modules=(D,)), "inversion": generate(G, pools.z_inv),
+            "map inversion": infer(G.from_map, pools.m_inv, modules=(G,))}
+    return {m: psnr(ends[m].clamp(-1, 1), pools.real.float()) for m in REAL_FACE_METHODS}
+
+
+def crossfade_psnr(G, D, pools: Pools, pairs: list[tuple[int, int]]) -> dict:
+    """Return {method: PSNR (dB) of each path's midpoint against the pixel average of its two ends},
+    for the real-face methods: the higher, the more the path is a mere cross-fade of the two faces
+    (a blend of two photos is not a face between them)."""
+    out = {}
+    for m in REAL_FACE_METHODS:
+        paths = [frames(m, G, D, pools, a, b, [0.0, 0.5, 1.0]) for a, b in pairs]
+        mids = torch.stack([p[1] for p in paths]).clamp(-1, 1)
+        blends = torch.stack([(p[0] + p[2]) / 2 for p in paths]).clamp(-1, 1)
+        out[m] = psnr(mids, blends)
+    return out
 
 
 def smoothness_by_method(oracle, G, D, pools: Pools, pairs: list[tuple[int, int]], steps: int = 16) -> dict:
