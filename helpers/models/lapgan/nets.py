@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...gan import INITS
+from ...gan import INITS, Projection, doubling, down_stack, num_stages, up_stack
 from .config import LapGANConfig, level_sizes  # noqa: F401
 
 
@@ -122,6 +122,39 @@ class BaseDiscriminator(nn.Module):
         return self.out(torch.cat([h, d], 1))  # (B, 1)
 
 
+class ConvBaseGenerator(nn.Module):
+    """Convolutional base G (`base_arch='dcgan'`): notebook 01's DCGAN generator at the base size.
+
+    z (B, z_dim) -> linear + batch norm + ReLU to a (top, 4, 4) map -> stride-2 transposed convs
+    (batch norm + ReLU between, tanh last) -> (B, channels, size, size) in [-1, 1].
+    """
+
+    def __init__(self, z_dim: int, conv_dim: int, size: int = 16, channels: int = 3):
+        super().__init__()
+        widths = doubling(conv_dim, num_stages(size))[::-1]  # e.g. [64, 32] at 16 px
+        self.stem = Projection(z_dim, widths[0], 4)
+        self.features = up_stack(widths, channels)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.features(self.stem(z.flatten(1)))  # (B, C, S, S)
+
+
+class ConvBaseDiscriminator(nn.Module):
+    """Convolutional base D (`base_arch='dcgan'`): notebook 01's DCGAN discriminator at the base size.
+
+    (B, C, S, S) -> stride-2 4x4 convs down to 4x4 (leaky ReLU, batch norm after the first) -> one logit (B, 1).
+    """
+
+    def __init__(self, conv_dim: int, size: int = 16, channels: int = 3):
+        super().__init__()
+        widths = doubling(conv_dim, num_stages(size))  # e.g. [32, 64] at 16 px
+        self.features = down_stack(channels, widths, "batch")
+        self.fc = nn.Linear(widths[-1] * 4 * 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).flatten(1))  # (B, 1)
+
+
 class LevelGenerator(nn.Module):
     """Level G: (upsampled coarse (B, C, S, S), noise (B, P, S, S)) -> residual (B, C, S, S).
 
@@ -169,10 +202,8 @@ def build_level(cfg: LapGANConfig, level: int, channels: int) -> dict:
         raise ValueError(f"level {level} does not exist: this pyramid has levels 0..{len(sizes) - 1} ({sizes})")
     size = sizes[level]
     if level == 0 and cfg.base_arch == "dcgan":
-        from ..dcgan.nets import Discriminator, Generator
-
-        D = Discriminator(cfg.base_conv_dim, size, channels)
-        G = Generator(cfg.z_dim, cfg.base_conv_dim, size, channels)
+        D = ConvBaseDiscriminator(cfg.base_conv_dim, size, channels)
+        G = ConvBaseGenerator(cfg.z_dim, cfg.base_conv_dim, size, channels)
     elif level == 0 and cfg.base_arch == "fc":
         D = BaseDiscriminator(size, channels, cfg.d_conv_dims, cfg.d_hidden, cfg.d_dense, cfg.d_dropout)
         G = BaseGenerator(cfg.z_dim, cfg.g_hidden, size, channels)
