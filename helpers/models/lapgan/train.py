@@ -63,9 +63,10 @@ def level_noise(n: int, cfg: LapGANConfig, size: int, device="cpu", generator=No
     return torch.rand(n, cfg.noise_planes, size, size, generator=generator).to(device) * 2 - 1
 
 
-def base_z(n: int, cfg: LapGANConfig, device="cpu", seed: int | None = None) -> torch.Tensor:
-    """Return (n, z_dim) base noise ~ U(-1, 1) (the original's uniform noise); seed repeats it."""
-    g = torch.Generator().manual_seed(seed) if seed is not None else None
+def base_z(n: int, cfg: LapGANConfig, device="cpu", seed: int | None = None,
+           generator: torch.Generator | None = None) -> torch.Tensor:
+    """Return (n, z_dim) base noise ~ U(-1, 1) (the original's uniform noise); seed (or a generator) repeats it."""
+    g = torch.Generator().manual_seed(seed) if seed is not None else generator
     return (torch.rand(n, cfg.z_dim, generator=g) * 2 - 1).to(device)
 
 
@@ -148,7 +149,7 @@ def build_trainer(cfg: LapGANConfig, faces, device, ckpt_dir, *, level: int = 0,
     average = None
     if cfg.ema:  # a batch-norm base's average needs statistics of its own (helpers.core.average)
         bn_base = level == 0 and cfg.base_arch == "dcgan"
-        z_fn = (lambda n, g: torch.rand(n, cfg.z_dim, generator=g) * 2 - 1) if bn_base else None  # noqa: E731
+        z_fn = (lambda n, g: base_z(n, cfg, generator=g)) if bn_base else None  # noqa: E731
         average = WeightAverage("G", cfg.ema, z_fn, 4096 if bn_base else 0)
     trainer = Trainer(f"lapgan_{level_name(cfg, level)}", modules=nets, optimizers={"d": d_opt, "g": g_opt},
                       step_fn=make_step(level, D, G, d_opt, g_opt, cfg), faces=faces.head(cfg.max_images),
