@@ -191,19 +191,55 @@ def test_latent_optimisation_lowers_the_reconstruction_error():
     assert err(z) < 0.5 * err(z0) and all(p.requires_grad for p in G.parameters())
 
 
+def test_the_class_switch_is_one_shift_of_the_first_map():
+    torch.manual_seed(0)
+    G = smile.CondGenerator(8, 1, 8, img_size=16).eval()
+    z, c = torch.randn(5, 8), torch.tensor([[0.0], [1.0], [0.3], [1.0], [0.0]])
+    m = G.first_map(z, c)
+    assert m.shape == (5, 16 * 4 * 4) and torch.allclose(G.from_map(m), G(z, c))
+    assert torch.allclose(G.from_map(m + G.class_shift(c, 1 - c)), G(z, 1 - c), atol=1e-6)
+    assert torch.allclose(G.class_shift(c, c), torch.zeros_like(m))  # no switch, no shift
+
+
+def test_map_inversion_reaches_a_face_the_latent_cannot():
+    torch.manual_seed(0)
+    G, E = smile.CondGenerator(8, 1, 8, img_size=16).eval(), smile.Encoder(8, 1, 8, img_size=16).eval()
+    c = torch.ones(6, 1)
+    with torch.no_grad():  # a face G can draw from some first map, but from no z
+        x = G.from_map(G.first_map(torch.randn(6, 8), c) + torch.randn(6, 16 * 16))
+    err = lambda out: float((out["recon"] - x).pow(2).mean())  # noqa: E731
+    by_z = ST.convert(G, E, x, c, 1 - c, latent_steps=20, latent_lr=0.1)
+    by_map = ST.convert(G, E, x, c, 1 - c, latent_steps=20, latent_lr=0.1, map_steps=20, map_lr=0.05)
+    assert err(by_map) < 0.5 * err(by_z) and by_map["m"].shape == (6, 16 * 16)
+    same = ST.convert(G, E, x, c, c, latent_steps=20, latent_lr=0.1, map_steps=20, map_lr=0.05)
+    assert torch.equal(same["converted"], same["recon"])  # the own class: no change
+    assert (by_map["converted"] - by_map["recon"]).abs().mean() > 1e-3  # the switch still acts
+
+
 class ToyCondG(torch.nn.Module):
-    """G(z, c): class 1 brightens the lower half (ToyOracle's smile), z[0] > 0 the left edge (its 'Male')."""
+    """G(z, c): class 1 brightens the lower half (ToyOracle's smile), z[0] > 0 the left edge (its 'Male').
+    Its "first map" is cat(z, c), so the class switch is a shift of the map, as in CondGenerator."""
 
     def __init__(self, ignore_class=False):
         super().__init__()
-        self.w, self.n_classes, self.ignore = torch.nn.Parameter(torch.zeros(1)), 1, ignore_class
+        self.w, self.n_classes, self.z_dim, self.ignore = torch.nn.Parameter(torch.zeros(1)), 1, 8, ignore_class
+
+    def first_map(self, z, c):
+        return torch.cat([z, c.float().reshape(len(z), -1)], 1)
+
+    def class_shift(self, c, target):
+        d = (target.float() - c.float()).reshape(len(c), -1)
+        return torch.cat([d.new_zeros(len(d), self.z_dim), d], 1)
+
+    def from_map(self, m):
+        img = torch.full((len(m), 3, 16, 16), -0.5) + 0 * self.w
+        if not self.ignore:
+            img[:, :, 8:] += m[:, -1].reshape(-1, 1, 1, 1)
+        img[:, :, :, :2] = torch.where(m[:, :1, None, None] > 0, 0.9, -0.5).expand(-1, 3, 16, 2)
+        return img
 
     def forward(self, z, c):
-        img = torch.full((len(z), 3, 16, 16), -0.5) + 0 * self.w
-        if not self.ignore:
-            img[:, :, 8:] += c.float().reshape(-1, 1, 1, 1)
-        img[:, :, :, :2] = torch.where(z[:, :1, None, None] > 0, 0.9, -0.5).expand(-1, 3, 16, 2)
-        return img
+        return self.from_map(self.first_map(z, c))
 
 
 class ToyE(torch.nn.Module):
@@ -264,15 +300,15 @@ def _models():
 def test_render_conversion_follows_the_amount():
     G, E = _models()["ACGAN"]
     x = torch.rand(3, 16, 16) * 2 - 1
-    z, _c = SW.encode_one(G, E, x, torch.tensor([1.0]), latent_steps=2)
-    a, ra = SW.render_conversion(G, x, z, 0.0, ToyOracle())
-    b, rb = SW.render_conversion(G, x, z, 1.5, ToyOracle())
+    m, c = SW.encode_one(G, E, x, torch.tensor([1.0]), latent_steps=2, map_steps=2)
+    a, ra = SW.render_conversion(G, x, m, c, 0.0, ToyOracle())
+    b, rb = SW.render_conversion(G, x, m, c, 1.5, ToyOracle())
     assert a.dtype == np.uint8 and a.shape == (20, 38, 3) and not np.array_equal(a, b)
     assert np.array_equal(a[:, :19], b[:, :19]) and ra["before"] == rb["before"]  # the input side stays
-    assert SW.render_amount_strip(G, z, (0.0, 1.0)).shape == (20, 38, 3)
-    same, _ = SW.render_conversion(G, x, z, 1.0, own=torch.tensor([1.0]))
+    assert SW.render_amount_strip(G, m, c, (0.0, 1.0)).shape == (20, 38, 3)
+    same, _ = SW.render_conversion(G, x, m, c, 1.0, residual=True)
     assert np.array_equal(same[2:18, 2:18], same[2:18, 20:36])  # residual at its own class: the photo itself
-    flipped, _ = SW.render_conversion(G, x, z, 0.0, own=torch.tensor([1.0]))
+    flipped, _ = SW.render_conversion(G, x, m, c, 0.0, residual=True)
     assert not np.array_equal(flipped, same) and not np.array_equal(flipped, a)
 
 

@@ -78,9 +78,16 @@ class Projection(nn.Module):
         self.fc = nn.Linear(in_dim, channels * size * size, bias=False)
         self.norm = nn.BatchNorm2d(channels)
 
+    def pre(self, v: torch.Tensor) -> torch.Tensor:
+        """Return the linear layer's output (B, channels * size * size), before batch norm and ReLU."""
+        return self.fc(v.flatten(1))
+
+    def post(self, m: torch.Tensor) -> torch.Tensor:
+        """Return the map (B, channels, size, size) from pre-activations m (B, channels * size * size)."""
+        return F.relu(self.norm(m.reshape(-1, self.channels, self.size, self.size)))
+
     def forward(self, v: torch.Tensor) -> torch.Tensor:
-        x = self.fc(v.flatten(1)).view(-1, self.channels, self.size, self.size)  # (B, C, size, size)
-        return F.relu(self.norm(x))
+        return self.post(self.pre(v))  # (B, C, size, size)
 
 
 def up_stack(widths: list[int], channels: int) -> nn.Sequential:

@@ -63,13 +63,14 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int = 16, method: str
 
 def invert(G, x: torch.Tensor, z0: torch.Tensor, *cond: torch.Tensor, steps: int = 300, lr: float = 0.05,
            kind: str = "l1", prior: float = 0.0, clamp: float | None = None,
-           batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (z (N, z_dim), per-image error (N,)) with G(z, *cond) close to the images x.
+           batch_size: int = 500, penalty=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (z (N, ...), per-image error (N,)) with G(z, *cond) close to the images x.
 
     Adam on the per-image mean |G(z) - x| ('l1') or squared error ('l2') + prior * mean(z^2), from z0
-    (N, z_dim), with G frozen in eval mode, in fp32 (Zhu et al. 2016, "Generative Visual Manipulation
+    (N, z_dim), or any per-image latent shape (N, ...) such as a map, with G frozen in eval mode, in fp32 (Zhu et al. 2016, "Generative Visual Manipulation
     on the Natural Image Manifold", section 3.1; BEGAN section 4.4 inverts real faces this way).
     clamp keeps z in [-clamp, clamp] (a uniform prior). x: (N, C, H, W) in [-1, 1].
+    penalty(z, *cond) -> (B,): a further per-image term to minimise (e.g. what a latent critic reads).
     """
     if kind not in ("l1", "l2"):
         raise ValueError(f"kind={kind!r}: use 'l1' or 'l2'")
@@ -88,7 +89,8 @@ def invert(G, x: torch.Tensor, z0: torch.Tensor, *cond: torch.Tensor, steps: int
             opt = torch.optim.Adam([z], lr=lr)
             for _ in range(steps):
                 # Per-image sums (not batch means) so each z gets the same step whatever the batch size.
-                loss = (error(z, xb, cb) + prior * z.pow(2).mean(1)).sum()
+                loss = error(z, xb, cb) + prior * z.pow(2).flatten(1).mean(1)
+                loss = (loss + penalty(z, *cb) if penalty is not None else loss).sum()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -99,6 +101,22 @@ def invert(G, x: torch.Tensor, z0: torch.Tensor, *cond: torch.Tensor, steps: int
                 errs.append(error(z, xb, cb).cpu())
             zs.append(z.detach().cpu())
     return torch.cat(zs), torch.cat(errs)
+
+
+class FromMap(torch.nn.Module):
+    """A generator seen from one of its inner maps: forward(m) = G.from_map(m), so that invert can
+    optimise that map (B, M) instead of the latent (Bau et al. 2019, "Seeing What a GAN Cannot
+    Generate", invert a layer in: it holds far more numbers than z, and reaches the photo).
+
+    G: any generator with first_map(...) -> (B, M) and from_map(m) -> images.
+    """
+
+    def __init__(self, G: torch.nn.Module):
+        super().__init__()
+        self.G = G
+
+    def forward(self, m: torch.Tensor) -> torch.Tensor:
+        return self.G.from_map(m)
 
 
 def residual_edit(x: torch.Tensor, recon: torch.Tensor, edited: torch.Tensor, strength: float = 1.0) -> torch.Tensor:

@@ -92,18 +92,6 @@ class Decoder(nn.Module):
         return self.from_map(self.first_map(h))
 
 
-class FromMap(nn.Module):
-    """A decoder seen from its first 8x8 map: forward(m) = decoder.from_map(m), so that
-    helpers.gan.invert can optimise the map (B, top * 64) instead of the latent."""
-
-    def __init__(self, decoder: Decoder):
-        super().__init__()
-        self.decoder = decoder
-
-    def forward(self, m: torch.Tensor) -> torch.Tensor:
-        return self.decoder.from_map(m)
-
-
 class Encoder(nn.Module):
     """D's encoder: (B, channels, img_size, img_size) -> (B, hidden_dim) embedding h.
 

@@ -23,10 +23,9 @@ import torch
 
 from ...core.modules import infer
 from ...eval.metrics import mean_interp_smoothness, psnr
-from ...gan import generate, invert, lerp, slerp
+from ...gan import FromMap, generate, invert, lerp, slerp
 from ...ui.viz import make_grid, training_figure as _figure
 from ...ui.widgets import picture_view
-from .nets import FromMap
 
 METHODS = ("latent lerp", "latent slerp", "D-autoencoder", "inversion", "map inversion")
 REAL_FACE_METHODS = ("D-autoencoder", "inversion", "map inversion")

@@ -60,6 +60,8 @@ class EncoderConfig:
     latent_steps: int = run_field(0)  # per-image latent optimisation steps after E at conversion (the fix)
     latent_lr: float = run_field(0.05)  # Adam step of that optimisation
     latent_prior: float = run_field(1e-3)  # weight of ||z||^2 / z_dim there (keeps z on G's prior)
+    map_steps: int = run_field(0)  # then steps on G's first map, from G.first_map(z, c) (convert)
+    map_lr: float = run_field(0.01)  # Adam step of that optimisation (small: the map stays one G knows)
     residual_strength: float = run_field(1.0)  # residual conversions: x + strength * (G(z, 1 - c) - G(z, c))
 
 
@@ -94,7 +96,8 @@ PRESETS = {
         acgan=_smoke_gan(),
         wacgan=_smoke_gan(loss="wgan-clip", lr=5e-5, d_norm="none", warmup_critic=5, warmup_g_steps=2),
         encoder_before=_smoke_encoder(),
-        encoder_after=_smoke_encoder(latent_weight=1.0, prior_weight=0.1, real_weight=1.0, latent_steps=5),
+        encoder_after=_smoke_encoder(latent_weight=1.0, prior_weight=0.1, real_weight=1.0, latent_steps=5,
+                                     map_steps=3),
         eval_images=128),
     # D's class head on real faces only, L_C doubled and a shorter average: chosen for the oracle's
     # class accuracy in a 3-minute budget (docs/experiments.md, SMiLE).
@@ -104,9 +107,9 @@ PRESETS = {
                          warmup_g_steps=0, warmup_every=0, fm="l2", cls_weight=2.0, cls_fake_weight=0.0,
                          ema=0.995, max_seconds=130),
         encoder_before=EncoderConfig(max_seconds=45),
-        # residual_strength: the smallest that converts >= 0.9 of celeba_dev's validation faces
+        # map_steps, residual_strength: chosen on celeba_dev's validation faces (docs/experiments.md)
         encoder_after=EncoderConfig(latent_weight=1.0, prior_weight=0.1, real_weight=1.0, latent_steps=30,
-                                    max_seconds=55, residual_strength=1.5),
+                                    map_steps=50, max_seconds=55, residual_strength=1.5),
         eval_images=1000),
     # CelebA's Smiling at 64 px on a GPU; the original WACGAN recipe (RMSProp 5e-5, clip 0.01, n_critic 5)
     "full": SmileConfig(
@@ -115,7 +118,7 @@ PRESETS = {
                          d_norm="batch", fm="l2", epochs=30, max_seconds=None),
         encoder_before=EncoderConfig(e_conv_dim=64, epochs=10, max_seconds=None),
         encoder_after=EncoderConfig(e_conv_dim=64, epochs=10, max_seconds=None, latent_weight=1.0,
-                                    prior_weight=0.1, real_weight=1.0, latent_steps=100),
+                                    prior_weight=0.1, real_weight=1.0, latent_steps=100, map_steps=100),
         eval_images=5000),
 }
 

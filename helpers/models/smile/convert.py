@@ -7,7 +7,7 @@ import torch
 from ...core.modules import infer
 from ...data.faces import to_range
 from ...eval.metrics import attribute_accuracy, fd_oracle as _fd, preservation, psnr
-from ...gan import generate, invert, residual_edit, sample_z
+from ...gan import FromMap, generate, invert, residual_edit, sample_z
 from .config import EncoderConfig, GANConfig
 
 
@@ -18,20 +18,30 @@ def encode(E, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def convert(G, E, x: torch.Tensor, c: torch.Tensor, target: torch.Tensor, latent_steps: int = 0,
-            latent_lr: float = 0.05, latent_prior: float = 1e-3, kind: str = "l2", strength: float = 1.0) -> dict:
-    """Return {'z', 'recon', 'converted', 'residual'}: z = E(x) (refined), G(z, c), G(z, target), and
-    the photo with only what the class switch changes, x + strength * (G(z, target) - G(z, c)) (residual_edit).
+            latent_lr: float = 0.05, latent_prior: float = 1e-3, kind: str = "l2", strength: float = 1.0,
+            map_steps: int = 0, map_lr: float = 0.05) -> dict:
+    """Return {'z', 'm', 'recon', 'converted', 'residual'}: z = E(x) (refined), its first map m (refined),
+    G's redraw of x and of x with the class `target`, and the photo with only what the class switch
+    changes, x + strength * (converted - recon) (residual_edit).
 
     x: (N, C, H, W) in [-1, 1]; c: (N, A) its class (labels, or E's read-out for an upload);
     target: (N, A) the class to render, e.g. 1 - c to flip the smile, or any value in between.
     latent_steps > 0 refines E's guess per image against G (helpers.gan.invert, from E(x)).
+    map_steps > 0 then refines G's first map m from G.first_map(z, c) (M numbers against z's
+    z_dim): recon = G.from_map(m), converted = G.from_map(m + G.class_shift(c, target)). Without
+    it m = G.first_map(z, c), and recon, converted are G(z, c), G(z, target).
     """
     c, target = c.float().reshape(len(x), -1), target.float().reshape(len(x), -1)
     z, _ = encode(E, x)
     if latent_steps > 0:
         z, _ = invert(G, x, z, c, steps=latent_steps, lr=latent_lr, kind=kind, prior=latent_prior)
-    recon, converted = generate(G, z, c), generate(G, z, target)
-    return {"z": z, "recon": recon, "converted": converted, "residual": residual_edit(x, recon, converted, strength)}
+    m = infer(G.first_map, z, c, modules=(G,))
+    if map_steps > 0:
+        m, _ = invert(FromMap(G), x, m, steps=map_steps, lr=map_lr, kind=kind)
+    recon = infer(G.from_map, m, modules=(G,))
+    converted = infer(G.from_map, m + infer(G.class_shift, c, target, modules=(G,)), modules=(G,))
+    return {"z": z, "m": m, "recon": recon, "converted": converted,
+            "residual": residual_edit(x, recon, converted, strength)}
 
 
 def latent_cycle_error(E, G, cfg: GANConfig, n: int = 512, seed: int = 3) -> float:
@@ -69,13 +79,14 @@ def sample_index(n_total: int, n: int, seed: int = 0) -> torch.Tensor:
 
 
 def conversion_metrics(G, E, oracle, faces, gan_cfg: GANConfig, enc_cfg: EncoderConfig, n: int = 1000,
-                       seed: int = 0, latent_steps: int | None = None, judges=None, pairs_from=None) -> dict:
+                       seed: int = 0, latent_steps: int | None = None, judges=None, pairs_from=None,
+                       map_steps: int | None = None) -> dict:
     """Return the converter's scores on n real faces (e.g. the test split), each in [0, 1] or dB.
 
     conversion_accuracy: the oracle reads the flipped class on G(E(x), 1 - c);
     preserve_accuracy: the oracle's read-out of every other attribute is the same on x and on the
     converted face; recon_psnr: PSNR of G(E(x), c) against x; class_from_E: E's class head vs labels.
-    latent_steps overrides enc_cfg.latent_steps (0: E's codes as they come). With judges
+    latent_steps and map_steps override enc_cfg's (0: E's codes as they come; see convert). With judges
     (helpers.eval.panel.Judges), also identity_kept (the face embedding calls x and its conversion
     the same person) and identity_kept_real_pairs (that judge on two photos of one person in
     pairs_from, a FaceSet with identities; None without). The *_residual keys score the residual
@@ -83,10 +94,11 @@ def conversion_metrics(G, E, oracle, faces, gan_cfg: GANConfig, enc_cfg: Encoder
     """
     idx = sample_index(len(faces), n, seed)
     steps = enc_cfg.latent_steps if latent_steps is None else latent_steps
+    map_steps = enc_cfg.map_steps if map_steps is None else map_steps
     x = to_range(faces.images[idx])  # (n, C, H, W) in [-1, 1]
     c = faces.attrs[idx][:, [faces.attr_index(a) for a in gan_cfg.attrs]]  # (n, A)
     out = convert(G, E, x, c, 1 - c, steps, enc_cfg.latent_lr, enc_cfg.latent_prior, enc_cfg.loss,
-                  enc_cfg.residual_strength)
+                  enc_cfg.residual_strength, map_steps, enc_cfg.map_lr)
     names = list(gan_cfg.attrs)
     _, p_cls = encode(E, x)
     res = out["residual"]

@@ -47,12 +47,33 @@ class CondGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Return images (B, C, img_size, img_size) in [-1, 1]; z: (B, z_dim), c: (B, A) or (B,)."""
-        if z.shape[-1] != self.z_dim:
-            raise ValueError(f"z has {z.shape[-1]} dims, this generator takes z_dim={self.z_dim}")
-        code = class_code(c).to(z.dtype)  # (B, 2A)
+        return self.from_map(self.first_map(z, c))
+
+    def _code(self, c: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        code = class_code(c).to(like.dtype)  # (B, 2A)
         if code.shape[1] != 2 * self.n_classes:
             raise ValueError(f"c has {code.shape[1] // 2} columns, this generator takes {self.n_classes}")
-        return self.features(self.stem(torch.cat([z, code], 1)))
+        return code
+
+    def first_map(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Return the first layer's pre-activations (B, M), M = top channels * 4 * 4: the linear
+        projection of cat(z, class_code(c)), before its batch norm and ReLU."""
+        if z.shape[-1] != self.z_dim:
+            raise ValueError(f"z has {z.shape[-1]} dims, this generator takes z_dim={self.z_dim}")
+        return self.stem.pre(torch.cat([z, self._code(c, z)], 1))
+
+    def from_map(self, m: torch.Tensor) -> torch.Tensor:
+        """Return the images (B, C, img_size, img_size) in [-1, 1] drawn from first maps m (B, M)."""
+        return self.features(self.stem.post(m))
+
+    def class_shift(self, c: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Return first_map(z, target) - first_map(z, c) (B, M), the same for every z.
+
+        The class enters G only through the first (linear, bias-free) layer, so switching it adds
+        this shift to the first map: a map inverted for a photo can take the same switch.
+        """
+        dcode = self._code(target, self.stem.fc.weight) - self._code(c, self.stem.fc.weight)  # (B, 2A)
+        return self.stem.pre(torch.cat([dcode.new_zeros(len(dcode), self.z_dim), dcode], 1))
 
 
 class TwoHeads(nn.Module):

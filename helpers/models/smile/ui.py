@@ -7,42 +7,51 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...gan import generate, invert, residual_edit
+from ...core.modules import infer
+from ...gan import residual_edit
 from ...ui.viz import make_grid
 from ...ui.widgets import decode_upload, picture_view, upload_bytes
-from .convert import encode
+from .convert import convert, encode
 
 
 def encode_one(G, E, x: torch.Tensor, c: torch.Tensor | None = None, latent_steps: int = 0,
-               latent_lr: float = 0.05, latent_prior: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (z (z_dim,), class (A,)) for one image x (C, H, W) in [-1, 1].
+               latent_lr: float = 0.05, latent_prior: float = 1e-3, map_steps: int = 0,
+               map_lr: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (m (M,), class (A,)) for one image x (C, H, W) in [-1, 1]: G's first map of the face.
 
     c: its class (a label); None reads it from E's class head (thresholded at 0.5). latent_steps
-    refines E's guess against G (helpers.gan.invert).
+    refines E's guess against G, map_steps then the first map itself (convert).
     """
-    z0, p = encode(E, x[None])
-    c = (p[0] > 0.5).float() if c is None else torch.as_tensor(c).float().reshape(-1)
-    if latent_steps <= 0:
-        return z0[0], c
-    z, _ = invert(G, x[None], z0, c[None], steps=latent_steps, lr=latent_lr, kind="l2", prior=latent_prior)
-    return z[0], c
+    if c is None:
+        c = (encode(E, x[None])[1][0] > 0.5).float()
+    c = torch.as_tensor(c).float().reshape(1, -1)
+    out = convert(G, E, x[None], c, c, latent_steps, latent_lr, latent_prior, map_steps=map_steps, map_lr=map_lr)
+    return out["m"][0], c[0]
 
 
-def render_conversion(G, x: torch.Tensor, z: torch.Tensor, amount: float, oracle=None,
-                      attr: str = "Smiling", own: torch.Tensor | None = None,
+def _draw(G, m: torch.Tensor, c: torch.Tensor, amounts) -> torch.Tensor:
+    """Return the face of first map m (M,) with class c (A,) switched to each amount: (T, C, H, W)."""
+    target = torch.tensor([float(a) for a in amounts])[:, None].repeat(1, G.n_classes)
+    shift = infer(G.class_shift, c.float().reshape(1, -1).repeat(len(target), 1), target, modules=(G,))
+    return infer(G.from_map, m[None] + shift, modules=(G,))
+
+
+def render_conversion(G, x: torch.Tensor, m: torch.Tensor, c: torch.Tensor, amount: float, oracle=None,
+                      attr: str = "Smiling", residual: bool = False,
                       strength: float = 1.0) -> tuple[np.ndarray, dict]:
-    """Return (picture [x | G(z, amount)] side by side as uint8 (H, W + pad, 3), read-out).
+    """Return (picture [x | converted] side by side as uint8 (H, W + pad, 3), read-out).
 
-    x: (C, H, W) in [-1, 1] the input face; z: (z_dim,) its code; amount: the class value given
-    to G (0 = no smile, 1 = smile; values outside [0, 1] exaggerate). own: the face's class (A,):
-    then the right picture is the residual x + strength * (G(z, amount) - G(z, own)), the photo with
-    only what the class switch changes. The read-out holds the oracle's P(attr) before and after when an
-    oracle is given.
+    x: (C, H, W) in [-1, 1] the input face; m: (M,) its first map (encode_one) and c (A,) its class;
+    amount: the class value to draw (0 = no smile, 1 = smile; values outside [0, 1] exaggerate).
+    residual: the right picture is x + strength * (converted - G's redraw of x), the photo with
+    only what the class switch changes. The read-out holds the oracle's P(attr) before and after when
+    an oracle is given.
     """
-    out = generate(G, z[None], torch.full((1, G.n_classes), float(amount)))  # (1, C, H, W)
-    if own is not None:
-        out = residual_edit(x[None].float().cpu(), generate(G, z[None], own.float().reshape(1, -1)), out, strength)
-    pair = torch.stack([x.float().cpu(), out[0]])  # (2, C, H, W)
+    out = _draw(G, m, c, [amount])[0]
+    if residual:
+        recon = infer(G.from_map, m[None], modules=(G,))
+        out = residual_edit(x[None].float().cpu(), recon, out[None], strength)[0]
+    pair = torch.stack([x.float().cpu(), out])  # (2, C, H, W)
     readout = {"amount": float(amount)}
     if oracle is not None and attr in oracle.attr_names:
         p = oracle.predict(pair)[:, oracle.attr_names.index(attr)]
@@ -50,10 +59,10 @@ def render_conversion(G, x: torch.Tensor, z: torch.Tensor, amount: float, oracle
     return make_grid(pair, nrow=2, padding=2), readout
 
 
-def render_amount_strip(G, z: torch.Tensor, amounts=(-0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5)) -> np.ndarray:
-    """Return one face rendered at several class values in a row: uint8 picture."""
-    c = torch.tensor(amounts, dtype=torch.float32)[:, None].repeat(1, G.n_classes)
-    return make_grid(generate(G, z[None].repeat(len(amounts), 1), c), nrow=len(amounts))
+def render_amount_strip(G, m: torch.Tensor, c: torch.Tensor,
+                        amounts=(-0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5)) -> np.ndarray:
+    """Return the face of first map m (M,), class c (A,), drawn at several class values in a row: uint8."""
+    return make_grid(_draw(G, m, c, amounts), nrow=len(amounts))
 
 
 def _readout_html(model: str, source: str, readout: dict, attr: str) -> str:
@@ -65,9 +74,9 @@ def _readout_html(model: str, source: str, readout: dict, attr: str) -> str:
 
 def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=None, attr: str = "Smiling",
               latent_steps: int = 0, latent_lr: float = 0.05, latent_prior: float = 1e-3, upscale: int = 4,
-              residual_strength: float = 1.0):
+              residual_strength: float = 1.0, map_steps: int = 0, map_lr: float = 0.05):
     """Return the converter widget: model switch, image picker, smile-amount slider, residual switch
-    (render_conversion's `own`), upload, pair, read-out.
+    (render_conversion's `residual`), upload, pair, read-out.
 
     models: {'ACGAN': (G, E), 'WACGAN': (G, E)}; images: (N, C, H, W) in [-1, 1] (the test split);
     classes: (N, A) their labels. Moving the picker flips the smile of the new face (amount = 1 - c).
@@ -89,7 +98,7 @@ def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=
         if key not in cache:  # encoding (with latent refinement) once per model and face
             G, E = models[model]
             c = state["c"] if state["source"] == "test" else None
-            cache[key] = encode_one(G, E, state["x"], c, latent_steps, latent_lr, latent_prior)
+            cache[key] = encode_one(G, E, state["x"], c, latent_steps, latent_lr, latent_prior, map_steps, map_lr)
         return cache[key]
 
     def render(v, changed):
@@ -102,9 +111,9 @@ def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=
                 state.update(source="upload", x=x, c=None)
         elif changed == "pick":
             state.update(source="test", x=images[v["pick"]], c=classes[v["pick"]])
-        z, c = code(v["model"])
-        pic, read = render_conversion(models[v["model"]][0], state["x"], z, v["amount"], oracle, attr,
-                                      c if v["residual"] else None, residual_strength)
+        m, c = code(v["model"])
+        pic, read = render_conversion(models[v["model"]][0], state["x"], m, c, v["amount"], oracle, attr,
+                                      v["residual"], residual_strength)
         source = (f"test image {v['pick']} (label {attr}={int(c[0])})" if state["source"] == "test"
                   else f"your image (E reads {attr}={int(c[0])})")
         return pic, _readout_html(v["model"], source, read, attr)
@@ -112,7 +121,7 @@ def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=
     box = picture_view(controls, render, upscale)
 
     def flip_to_other_class(change):  # a new face starts converted: amount = 1 - its class
-        _z, c = code(controls["model"].value)
+        _m, c = code(controls["model"].value)
         if controls["amount"].value != 1.0 - float(c[0]):
             controls["amount"].value = 1.0 - float(c[0])
 
