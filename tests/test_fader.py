@@ -214,6 +214,24 @@ def test_evaluate_reports_every_number_in_range():
     assert judged["swap_accuracy"] == r["swap_accuracy"]  # evaluate selects the model's attributes
 
 
+def test_refined_codes_rebuild_the_faces_closer_and_keep_their_shape():
+    torch.manual_seed(0)
+    nets = {k: m.eval() for k, m in fader.build_networks(tiny_cfg()).items()}
+    y = tiny_faces(20).attrs
+    with torch.no_grad():  # faces the decoder draws from latents its encoder does not give
+        x = nets["G"](torch.randn(20, nets["E"].out_channels, 2, 2) * 2, y)
+    z0, z = fader.codes(nets, x, y), fader.codes(nets, x, y, steps=20, lr=0.05)
+    err = lambda zz: float((fader.decode(nets["G"], zz, y) - x).pow(2).mean())  # noqa: E731
+    assert torch.equal(z0, fader.encode(nets["E"], x)) and z.shape == z0.shape
+    assert err(z) < 0.5 * err(z0)
+    # the adversarial term: the latent discriminator's reading of the true attributes falls
+    z_adv = fader.codes(nets, x, y, steps=20, lr=0.05, adversarial=10.0)
+    assert fader.latent_accuracy(nets["D"], z_adv, y).mean() < fader.latent_accuracy(nets["D"], z, y).mean()
+    drawn = FaceSet(((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8), y, list(ATTRS), "g", "g", "test")
+    refined = fader.scores(nets, tiny_oracle(), drawn, refine_steps=20, refine_lr=0.05)
+    assert refined["recon_psnr"] > fader.scores(nets, tiny_oracle(), drawn)["recon_psnr"] + 1
+
+
 def test_swap_accuracy_counts_flipped_readouts():
     class FlipOracle:  # reads 'Male' from the image's mean brightness
         attr_names = ["Male", "Young"]
@@ -252,6 +270,9 @@ def test_sweep_figure_has_original_recon_and_each_value(nets):
     pic = fader_widgets.render_sweep(nets, to_range(f.images[:3]), f.attrs[:3], 0)
     cols = 2 + len(fader_widgets.SWEEP)
     assert pic.dtype == np.uint8 and pic.shape == (3 * 18 + 2, cols * 18 + 2, 3)
+    refined = fader_widgets.render_sweep(nets, to_range(f.images[:3]), f.attrs[:3], 0, refine=(5, 0.05, 0.01))
+    assert refined.shape == pic.shape and not np.array_equal(refined[:, 18:], pic[:, 18:])
+    assert np.array_equal(refined[:, :18], pic[:, :18])  # the originals stay
 
 
 def image_bytes(fmt, size=(40, 24), mode="RGB"):
@@ -310,8 +331,9 @@ def upload_entry(name, data):
             "last_modified": dt.datetime.fromtimestamp(0, tz=dt.timezone.utc)}
 
 
-def test_every_slider_and_the_upload_change_the_picture(nets):
-    w = fader_widgets.fader_sliders(nets, tiny_faces(), tiny_oracle())
+@pytest.mark.parametrize("refine", [(0,), (2, 0.05, 0.01)])
+def test_every_slider_and_the_upload_change_the_picture(nets, refine):
+    w = fader_widgets.fader_sliders(nets, tiny_faces(), tiny_oracle(), refine=refine)
     c = w.controls
     for name in ATTRS:
         s, before = c[name], w.image.value

@@ -1,7 +1,7 @@
 """Fader Networks (notebook 02): encoder, attribute-conditioned decoder, latent discriminator, sliders."""
 from . import ui  # noqa: F401
 from .config import PRESETS, FaderConfig, config_for  # noqa: F401
-from .evaluate import (KEEP_BEST, decode, encode, evaluate, latent_accuracy, load_nets, scores,  # noqa: F401
+from .evaluate import (KEEP_BEST, codes, decode, encode, evaluate, latent_accuracy, load_nets, scores,  # noqa: F401
                        select_model, summary_row, val_tracker)
 from .nets import (INJECT, Decoder, Encoder, LatentDiscriminator, attribute_maps, build_networks,  # noqa: F401
                    channel_ladder, flip_one, num_layers)

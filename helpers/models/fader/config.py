@@ -36,18 +36,29 @@ class FaderConfig:
     keep_every: int = run_field(5)  # also keep epoch_NNNN.pt every this many epochs (0 = off)
     amp: bool = run_field(True)  # bf16 autocast (losses stay fp32); fp32 is faster for these small maps on a CPU
     threads: int = run_field(0)  # CPU threads while training (0 = torch's default)
+    refine_steps: int = run_field(0)  # per-face latent refinement before an edit: Adam steps from E(x)
+    refine_lr: float = run_field(0.01)  # its step size
+    refine_adversarial: float = run_field(0.0)  # weight of "D must not read y from z" in that refinement
     residual_strength: float = run_field(1.0)  # residual edits: x + strength * (G(z, y') - G(z, y))
+
+    @property
+    def refine(self) -> tuple:
+        """Return (refine_steps, refine_lr, refine_adversarial): the arguments evaluate.codes takes."""
+        return self.refine_steps, self.refine_lr, self.refine_adversarial
 
 
 PRESETS = {
     "smoke": FaderConfig(conv_dim=8, d_hidden=32, lambda_lat=1e-2, lambda_schedule=20, epochs=2,
-                         max_seconds=6, ablation_seconds=3, val_images=64, keep_every=1, max_images=512, amp=False),
+                         max_seconds=6, ablation_seconds=3, val_images=64, keep_every=1, max_images=512, amp=False,
+                         refine_steps=3, refine_adversarial=0.01),
     # 32 px on a CPU: the paper's networks, a stronger and much shorter adversarial ramp for an 8-minute
     # budget (the notebook explains it; docs/experiments.md has the levers tried).
     # residual_strength: the smallest that swaps >= 0.85 of celeba_dev's validation faces (the photo's
-    # own detail halves what a plain residual flips; docs/experiments.md, real faces).
+    # own detail halves what a plain residual flips); refine_*: per-face latent refinement chosen on
+    # those faces too (docs/experiments.md, real faces).
     "demo": FaderConfig(lambda_lat=1e-2, lambda_schedule=2000, lr=4e-4, batch_size=64, max_seconds=480,
-                        ablation_seconds=90, amp=False, residual_strength=2.0),
+                        ablation_seconds=90, amp=False, residual_strength=2.0, refine_steps=30,
+                        refine_adversarial=0.01),
     # The paper: 256 px CelebA, 2x2 latent, lambda_E 1e-4 ramped over 500k steps, on a GPU. The official
     # code's 1000 epochs are of 50,000 images each, as here. Each ablation gets 3 hours, against the main
     # model's checkpoint at 3 hours: three models of the full schedule would triple a run of days.

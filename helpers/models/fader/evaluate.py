@@ -11,13 +11,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ...core.checkpoint import load_modules
 from ...core.config import field_defaults, run_keys
-from ...core.modules import infer
+from ...core.modules import eval_mode, frozen, infer
 from ...data.faces import to_range
 from ...eval import metrics
-from ...gan import residual_edit
+from ...gan import invert, residual_edit
 from .config import FaderConfig
 from .nets import build_networks, flip_one
 
@@ -34,12 +35,33 @@ def decode(G, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return infer(G, z, y.float(), batch_size=256)
 
 
+def codes(nets: dict, x: torch.Tensor, y: torch.Tensor, steps: int = 0, lr: float = 0.01,
+          adversarial: float = 0.0) -> torch.Tensor:
+    """Return the latents of faces x (N, C, S, S) with attributes y (N, n_attr): E(x), then `steps`
+    Adam steps per image on |G(z, y) - x|^2 from there (helpers.gan.invert; Zhu et al. 2016), plus
+    `adversarial` times the encoder's own term, -log P(1 - y | D(z)): the refined z carries what
+    E's one pass missed, and the latent discriminator still must not read y from it."""
+    z = encode(nets["E"], x)
+    if steps <= 0:
+        return z
+    D = nets["D"]
+
+    def fool_d(zb, yb):  # (B,): the encoder's adversarial loss per face (paper eq. 3)
+        return F.binary_cross_entropy_with_logits(D(zb).float(), 1 - yb, reduction="none").mean(1)
+
+    with eval_mode(D), frozen(D):
+        z, _ = invert(nets["G"], x, z, y.float(), steps=steps, lr=lr, kind="l2",
+                      penalty=(lambda zb, yb: adversarial * fool_d(zb, yb)) if adversarial > 0 else None)
+    return z
+
+
 def latent_accuracy(D, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Return D's accuracy per attribute (n_attr,) at reading y (N, n_attr) from latents z."""
     return ((infer(D, z, batch_size=256) > 0) == (y > 0.5)).float().mean(0)
 
 
-def scores(nets: dict, oracle, faces, n: int | None = None, strength: float = 1.0) -> dict:
+def scores(nets: dict, oracle, faces, n: int | None = None, strength: float = 1.0, refine_steps: int = 0,
+           refine_lr: float = 0.01, refine_adversarial: float = 0.0) -> dict:
     """Return the Fader numbers on (the first n of) `faces`, a FaceSet holding exactly the model's attrs.
 
     swap_accuracy {attr: rate, ..., 'mean'}: fraction of faces whose oracle read-out of attr differs
@@ -50,12 +72,12 @@ def scores(nets: dict, oracle, faces, n: int | None = None, strength: float = 1.
     (mean, and per attribute) of D reading y from E(x), with latent_disc_chance = majority-class rate.
     swap_accuracy_residual / preserve_accuracy_residual: the same for the residual edits
     x + strength * (G(z, y') - G(z, y)) (helpers.gan.residual_edit: the photo keeps what the decoder
-    blurs).
+    blurs). refine_steps > 0: the latents are refined per face first (codes()).
     """
     x = to_range(faces.images[:n])
     y = faces.attrs[:n].float()
     names = list(faces.attr_names)
-    z = encode(nets["E"], x)
+    z = codes(nets, x, y, refine_steps, refine_lr, refine_adversarial)
     recon = decode(nets["G"], z, y)
     swap, keep, keep_rec, swap_res, keep_res = {}, {}, {}, {}, {}
     for j, name in enumerate(names):
@@ -88,7 +110,7 @@ def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None
     identity_kept_residual: the judge on the residual edits).
     field=False: the oracle's scores only (the field's judges are the slow ones on a CPU)."""
     faces = test.select_attrs(list(cfg.attrs))
-    out = scores(nets, judges.oracle, faces, n, cfg.residual_strength)
+    out = scores(nets, judges.oracle, faces, n, cfg.residual_strength, *cfg.refine)
     if not field:
         return out
     k = min(judges.n_field, n or len(faces), len(faces))
@@ -96,7 +118,7 @@ def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None
     flipped = y.clone()
     rows = torch.arange(k)
     flipped[rows, rows % y.shape[1]] = 1 - flipped[rows, rows % y.shape[1]]
-    z = encode(nets["E"], x)
+    z = codes(nets, x, y, *cfg.refine)
     edits = decode(nets["G"], z, flipped)
     residual = residual_edit(x, decode(nets["G"], z, y), edits, cfg.residual_strength)
     yardsticks = judges.generated(edits, test, k)

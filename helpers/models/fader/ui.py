@@ -13,18 +13,19 @@ from ...data.faces import to_range
 from ...gan import residual_edit
 from ...ui.viz import make_grid, training_figure as _figure
 from ...ui.widgets import decode_upload, picture_view, readout_html, upload_bytes
-from .evaluate import decode, encode
+from .evaluate import codes, decode, encode
 
 SWEEP = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)  # attribute values the figure slides through
 
 
-def render_sweep(nets: dict, x: torch.Tensor, y: torch.Tensor, j: int, values=SWEEP) -> np.ndarray:
+def render_sweep(nets: dict, x: torch.Tensor, y: torch.Tensor, j: int, values=SWEEP, refine=(0,)) -> np.ndarray:
     """Return the reproduction figure for attribute j: uint8 picture, one row per face, columns
     original | reconstruction | decoded with y_j set to each of `values` (others kept).
 
-    x: (N, C, S, S) in [-1, 1]; y: (N, n_attr) the faces' true attributes.
+    x: (N, C, S, S) in [-1, 1]; y: (N, n_attr) the faces' true attributes; refine: codes()'s
+    (steps, lr, adversarial), e.g. cfg.refine (default: E(x) as it comes).
     """
-    z = encode(nets["E"], x)
+    z = codes(nets, x, y.float(), *refine)
     cols = [x.float().cpu(), decode(nets["G"], z, y)]
     for v in values:
         yv = y.clone().float()
@@ -35,17 +36,17 @@ def render_sweep(nets: dict, x: torch.Tensor, y: torch.Tensor, j: int, values=SW
 
 
 def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=None,
-                 own=None, strength: float = 1.0) -> tuple[np.ndarray, dict]:
+                 own=None, strength: float = 1.0, z: torch.Tensor | None = None) -> tuple[np.ndarray, dict]:
     """Return (picture: the face | its edit with attributes = values, oracle read-out of the edit).
 
     x: (1, C, S, S) or (C, S, S) in [-1, 1]; values: n_attr numbers (any reals, e.g. -1 .. 2).
     own: the face's own attributes (n_attr,): then the edit is residual, the photo plus `strength`
     times what moving from own to values changes (helpers.gan.residual_edit), which keeps what the
-    decoder blurs.
+    decoder blurs. z: the face's latent (1, C_z, s, s), e.g. refined by codes() (default E(x)).
     The read-out is {attr: P(attr)} for attr_names (empty without an oracle).
     """
     x = x[None] if x.dim() == 3 else x
-    z = encode(nets["E"], x)
+    z = encode(nets["E"], x) if z is None else z
     edited = decode(nets["G"], z, torch.as_tensor([list(values)], dtype=torch.float32))
     if own is not None:
         recon = decode(nets["G"], z, torch.as_tensor(own).float().reshape(1, -1))
@@ -58,22 +59,26 @@ def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=No
 
 
 def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_names=None, residual=False,
-                  strength: float = 1.0):
-    """Return render_fader's (picture, read-out) for an uploaded image's bytes (see decode_upload);
-    residual=True takes the image's own attributes from the oracle's read-out (needs an oracle)."""
+                  strength: float = 1.0, refine=(0,)):
+    """Return render_fader's (picture, read-out) for an uploaded image's bytes (see decode_upload).
+    The image's own attributes come from the oracle's read-out (needs an oracle): residual=True
+    edits from them, and refine (codes()'s (steps, lr, adversarial)) refines the latent with them."""
     x = decode_upload(data, size)[None]
-    own = None
-    if residual and oracle is not None and attr_names:
+    own = z = None
+    if oracle is not None and attr_names and (residual or refine[0] > 0):
         probs = oracle.predict(x)[0]
-        own = [float(probs[oracle.attr_names.index(n)] > 0.5) for n in attr_names]
-    return render_fader(nets, x, values, oracle, attr_names, own, strength)
+        own = torch.tensor([[float(probs[oracle.attr_names.index(n)] > 0.5) for n in attr_names]])
+        z = codes(nets, x, own, *refine)
+    return render_fader(nets, x, values, oracle, attr_names, own[0] if residual else None, strength, z)
 
 
-def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int = 6, residual_strength: float = 1.0):
+def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int = 6, residual_strength: float = 1.0,
+                  refine=(0,)):
     """Return the fader widget: an image picker over `faces` (a FaceSet holding the model's
     attributes), one slider per attribute (span, default -1 .. 2), a residual switch (keep the
     photo's detail: render_fader's `own`, at residual_strength), a reset button, an upload box for your own (aligned)
-    face, the face | edit picture and the oracle's read-out.
+    face, the face | edit picture and the oracle's read-out. refine: codes()'s (steps, lr,
+    adversarial) for each face's latent (cfg.refine), computed once per face.
     """
     import ipywidgets as W
 
@@ -87,6 +92,12 @@ def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int
             f"{size}x{size}; it must be a face aligned like the training data (centred, upright, "
             "filling the square), or the encoder sees something it never learnt.</i>")
     source = {"upload": None}
+    latents: dict = {}
+
+    def latent(i):  # the refined latent of test face i, once
+        if i not in latents:
+            latents[i] = codes(nets, to_range(faces.images[i:i + 1]), faces.attrs[i:i + 1].float(), *refine)
+        return latents[i]
 
     def render(v, changed):
         if changed == "upload":
@@ -97,14 +108,14 @@ def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int
         if source["upload"] is not None:
             try:
                 pic, probs = render_upload(nets, source["upload"], values, size, oracle, names, v["residual"],
-                                           residual_strength)
+                                           residual_strength, refine)
             except ValueError:
                 source["upload"] = None
                 raise
             return pic, readout_html("your image", probs, "oracle P(attribute) of the edit:")
         own = faces.attrs[v["pick"]] if v["residual"] else None
         pic, probs = render_fader(nets, to_range(faces.images[v["pick"]:v["pick"] + 1]), values, oracle, names, own,
-                                  residual_strength)
+                                  residual_strength, latent(v["pick"]))
         return pic, readout_html(f"test face {v['pick']}", probs, "oracle P(attribute) of the edit:")
 
     def to_own(box):
