@@ -67,8 +67,9 @@ def invert(G, x: torch.Tensor, z0: torch.Tensor, *cond: torch.Tensor, steps: int
     """Return (z (N, ...), per-image error (N,)) with G(z, *cond) close to the images x.
 
     Adam on the per-image mean |G(z) - x| ('l1') or squared error ('l2') + prior * mean(z^2), from z0
-    (N, z_dim), or any per-image latent shape (N, ...) such as a map, with G frozen in eval mode, in fp32 (Zhu et al. 2016, "Generative Visual Manipulation
-    on the Natural Image Manifold", section 3.1; BEGAN section 4.4 inverts real faces this way).
+    (N, z_dim) or any per-image shape (N, ...) such as a map, with G frozen in eval mode, in fp32
+    (Zhu et al. 2016, "Generative Visual Manipulation on the Natural Image Manifold", section 3.1;
+    BEGAN section 4.4 inverts real faces this way).
     clamp keeps z in [-clamp, clamp] (a uniform prior). x: (N, C, H, W) in [-1, 1].
     penalty(z, *cond) -> (B,): a further per-image term to minimise (e.g. what a latent critic reads).
     """
