@@ -228,7 +228,8 @@ def test_refined_codes_rebuild_the_faces_closer_and_keep_their_shape():
     z_adv = fader.codes(nets, x, y, steps=20, lr=0.05, adversarial=10.0)
     assert fader.latent_accuracy(nets["D"], z_adv, y).mean() < fader.latent_accuracy(nets["D"], z, y).mean()
     drawn = FaceSet(((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8), y, list(ATTRS), "g", "g", "test")
-    refined = fader.scores(nets, tiny_oracle(), drawn, refine_steps=20, refine_lr=0.05)
+    z_drawn = fader.codes(nets, to_range(drawn.images), y, steps=20, lr=0.05)
+    refined = fader.scores(nets, tiny_oracle(), drawn, z=z_drawn)
     assert refined["recon_psnr"] > fader.scores(nets, tiny_oracle(), drawn)["recon_psnr"] + 1
 
 

@@ -60,8 +60,8 @@ def latent_accuracy(D, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((infer(D, z, batch_size=256) > 0) == (y > 0.5)).float().mean(0)
 
 
-def scores(nets: dict, oracle, faces, n: int | None = None, strength: float = 1.0, refine_steps: int = 0,
-           refine_lr: float = 0.01, refine_adversarial: float = 0.0) -> dict:
+def scores(nets: dict, oracle, faces, n: int | None = None, strength: float = 1.0,
+           z: torch.Tensor | None = None) -> dict:
     """Return the Fader numbers on (the first n of) `faces`, a FaceSet holding exactly the model's attrs.
 
     swap_accuracy {attr: rate, ..., 'mean'}: fraction of faces whose oracle read-out of attr differs
@@ -72,12 +72,12 @@ def scores(nets: dict, oracle, faces, n: int | None = None, strength: float = 1.
     (mean, and per attribute) of D reading y from E(x), with latent_disc_chance = majority-class rate.
     swap_accuracy_residual / preserve_accuracy_residual: the same for the residual edits
     x + strength * (G(z, y') - G(z, y)) (helpers.gan.residual_edit: the photo keeps what the decoder
-    blurs). refine_steps > 0: the latents are refined per face first (codes()).
+    blurs). z: the latents of those faces, e.g. refined by codes() (default: E(x) as it comes).
     """
     x = to_range(faces.images[:n])
     y = faces.attrs[:n].float()
     names = list(faces.attr_names)
-    z = codes(nets, x, y, refine_steps, refine_lr, refine_adversarial)
+    z = encode(nets["E"], x) if z is None else z
     recon = decode(nets["G"], z, y)
     swap, keep, keep_rec, swap_res, keep_res = {}, {}, {}, {}, {}
     for j, name in enumerate(names):
@@ -110,15 +110,16 @@ def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None
     identity_kept_residual: the judge on the residual edits).
     field=False: the oracle's scores only (the field's judges are the slow ones on a CPU)."""
     faces = test.select_attrs(list(cfg.attrs))
-    out = scores(nets, judges.oracle, faces, n, cfg.residual_strength, *cfg.refine)
+    # the (refined) latents once, for the oracle's scores and the field's judges alike
+    z_all = codes(nets, to_range(faces.images[:n]), faces.attrs[:n].float(), *cfg.refine)
+    out = scores(nets, judges.oracle, faces, n, cfg.residual_strength, z_all)
     if not field:
         return out
     k = min(judges.n_field, n or len(faces), len(faces))
-    x, y = to_range(faces.images[:k]), faces.attrs[:k].float()
+    x, y, z = to_range(faces.images[:k]), faces.attrs[:k].float(), z_all[:k]
     flipped = y.clone()
     rows = torch.arange(k)
     flipped[rows, rows % y.shape[1]] = 1 - flipped[rows, rows % y.shape[1]]
-    z = codes(nets, x, y, *cfg.refine)
     edits = decode(nets["G"], z, flipped)
     residual = residual_edit(x, decode(nets["G"], z, y), edits, cfg.residual_strength)
     yardsticks = judges.generated(edits, test, k)

@@ -58,18 +58,25 @@ def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=No
     return make_grid(torch.cat([x.float().cpu(), edited]), nrow=2), readout
 
 
-def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_names=None, residual=False,
-                  strength: float = 1.0, refine=(0,)):
-    """Return render_fader's (picture, read-out) for an uploaded image's bytes (see decode_upload).
-    The image's own attributes come from the oracle's read-out (needs an oracle): residual=True
-    edits from them, and refine (codes()'s (steps, lr, adversarial)) refines the latent with them."""
+def upload_face(nets: dict, data: bytes, size: int, oracle=None, attr_names=None, refine=(0,)) -> tuple:
+    """Return (x (1, C, S, S), own attributes (n_attr,) or None, latent z (1, C_z, s, s)) for an
+    uploaded image's bytes (see decode_upload). The own attributes are the oracle's read-out (None
+    without an oracle); refine (codes()'s (steps, lr, adversarial)) refines the latent with them."""
     x = decode_upload(data, size)[None]
-    own = z = None
-    if oracle is not None and attr_names and (residual or refine[0] > 0):
-        probs = oracle.predict(x)[0]
-        own = torch.tensor([[float(probs[oracle.attr_names.index(n)] > 0.5) for n in attr_names]])
-        z = codes(nets, x, own, *refine)
-    return render_fader(nets, x, values, oracle, attr_names, own[0] if residual else None, strength, z)
+    if oracle is None or not attr_names:
+        return x, None, encode(nets["E"], x)
+    probs = oracle.predict(x)[0]
+    own = torch.tensor([[float(probs[oracle.attr_names.index(n)] > 0.5) for n in attr_names]])
+    return x, own[0], codes(nets, x, own, *refine)
+
+
+def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_names=None, residual=False,
+                  strength: float = 1.0, refine=(0,), face: tuple | None = None):
+    """Return render_fader's (picture, read-out) for an uploaded image's bytes: residual=True edits
+    from the oracle's read-out of its attributes (needs an oracle). face: upload_face()'s result for
+    these bytes, when the caller keeps it (the refinement then runs once per upload)."""
+    x, own, z = face or upload_face(nets, data, size, oracle, attr_names, refine)
+    return render_fader(nets, x, values, oracle, attr_names, own if residual else None, strength, z)
 
 
 def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int = 6, residual_strength: float = 1.0,
@@ -91,7 +98,7 @@ def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int
     note = ("<i>Your own image is centre-cropped and resized to "
             f"{size}x{size}; it must be a face aligned like the training data (centred, upright, "
             "filling the square), or the encoder sees something it never learnt.</i>")
-    source = {"upload": None}
+    source = {"upload": None, "face": None}
     latents: dict = {}
 
     def latent(i):  # the refined latent of test face i, once
@@ -101,14 +108,16 @@ def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int
 
     def render(v, changed):
         if changed == "upload":
-            source["upload"] = upload_bytes(v["upload"])
+            source["upload"], source["face"] = upload_bytes(v["upload"]), None
         elif changed == "pick":
             source["upload"] = None
         values = [v[n] for n in names]
         if source["upload"] is not None:
             try:
+                if source["face"] is None:  # decoded and refined once per upload, not per slider move
+                    source["face"] = upload_face(nets, source["upload"], size, oracle, names, refine)
                 pic, probs = render_upload(nets, source["upload"], values, size, oracle, names, v["residual"],
-                                           residual_strength, refine)
+                                           residual_strength, refine, source["face"])
             except ValueError:
                 source["upload"] = None
                 raise

@@ -19,7 +19,7 @@ def encode(E, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def convert(G, E, x: torch.Tensor, c: torch.Tensor, target: torch.Tensor, latent_steps: int = 0,
             latent_lr: float = 0.05, latent_prior: float = 1e-3, kind: str = "l2", strength: float = 1.0,
-            map_steps: int = 0, map_lr: float = 0.05) -> dict:
+            map_steps: int = 0, map_lr: float = 0.01) -> dict:
     """Return {'z', 'm', 'recon', 'converted', 'residual'}: z = E(x) (refined), its first map m (refined),
     G's redraw of x and of x with the class `target`, and the photo with only what the class switch
     changes, x + strength * (converted - recon) (residual_edit).

@@ -16,7 +16,7 @@ from .convert import convert, encode
 
 def encode_one(G, E, x: torch.Tensor, c: torch.Tensor | None = None, latent_steps: int = 0,
                latent_lr: float = 0.05, latent_prior: float = 1e-3, map_steps: int = 0,
-               map_lr: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+               map_lr: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (m (M,), class (A,)) for one image x (C, H, W) in [-1, 1]: G's first map of the face.
 
     c: its class (a label); None reads it from E's class head (thresholded at 0.5). latent_steps
@@ -74,7 +74,7 @@ def _readout_html(model: str, source: str, readout: dict, attr: str) -> str:
 
 def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=None, attr: str = "Smiling",
               latent_steps: int = 0, latent_lr: float = 0.05, latent_prior: float = 1e-3, upscale: int = 4,
-              residual_strength: float = 1.0, map_steps: int = 0, map_lr: float = 0.05):
+              residual_strength: float = 1.0, map_steps: int = 0, map_lr: float = 0.01):
     """Return the converter widget: model switch, image picker, smile-amount slider, residual switch
     (render_conversion's `residual`), upload, pair, read-out.
 
