@@ -71,3 +71,21 @@ def test_nproc_runs_the_check_in_processes_and_reports_the_whole_job(stand_ins, 
     (r,) = report["results"]
     assert report["nproc"] == 2 and r["ok"] and r["resume_continues"] and r["batch_size"] == 64  # the global batch
     assert "2 processes" in (tmp_path / "gpu_check.md").read_text()
+
+
+def test_the_report_is_written_after_every_job(stand_ins, tmp_path, monkeypatch):
+    """A check killed at its time limit (the device tool's) must leave what it had measured."""
+    real, seen = gpu_check.run_job, []
+
+    def run_then_die(job, device, seconds):
+        if seen:
+            raise KeyboardInterrupt  # what a kill looks like to the loop: nothing after it runs
+        seen.append(job.name)
+        return real(job, device, seconds)
+
+    monkeypatch.setattr(gpu_check, "run_job", run_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _run(stand_ins, tmp_path, "lapgan_16,acgan")
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert [r["model"] for r in report["results"]] == ["lapgan_16"] and report["results"][0]["ok"]
+    assert "| lapgan_16 |" in (tmp_path / "gpu_check.md").read_text()

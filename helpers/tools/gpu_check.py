@@ -235,18 +235,27 @@ def check(models=MODELS, seconds: float = 15.0, out: str | Path = "outputs/gpu_c
                 print(report["results"][-1]["traceback"], flush=True)  # every process: one may fail alone
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
+            if main:  # after every job: a check cut off by its time limit still leaves what it measured
+                write_report(report, out)
     if not main:
         return report
-    out.mkdir(parents=True, exist_ok=True)
     fig = samples_figure(report["results"])
     from ..ui.viz import save_figure
     save_figure(fig, out / "samples.png")
     for r in report["results"]:
         r.pop("_samples", None)
-    (out / "gpu_check.json").write_text(json.dumps(report, indent=1))
-    (out / "gpu_check.md").write_text(table(report))
     print(table(report))
     return report
+
+
+def write_report(report: dict, out: Path) -> None:
+    """Write gpu_check.json and gpu_check.md for the results so far (samples left out), each atomically."""
+    from ..core.atomic import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    plain = {**report, "results": [{k: v for k, v in r.items() if k != "_samples"} for r in report["results"]]}
+    atomic_write_text(out / "gpu_check.json", json.dumps(plain, indent=1))
+    atomic_write_text(out / "gpu_check.md", table(plain))
 
 
 def main(argv=None) -> int:
