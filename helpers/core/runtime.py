@@ -55,6 +55,23 @@ def resolve_profile(profile: str = "auto", data: str = "synthetic") -> str:
     return profile
 
 
+def bf16_native(device: torch.device | str) -> bool:
+    """True where bf16 autocast pays: a CUDA GPU with bf16, or a CPU with bf16 dot products (AVX512-BF16, AMX).
+
+    Other CPUs emulate bf16 and train many times slower than in fp32 (docs/experiments.md, session 12),
+    so a time-budgeted demo there would learn almost nothing.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes: assume the common case, no native bf16
+        return False
+
+
 def autocast(device: torch.device | str, enabled: bool = True):
     """bf16 autocast on CPU/CUDA (keep losses in fp32 outside it); a no-op elsewhere or when off."""
     device = torch.device(device)

@@ -38,7 +38,7 @@ from . import distributed
 from .average import WeightAverage
 from .config import field_defaults, rehearsal_budget, rehearsal_seconds, run_keys
 from .modules import eval_mode
-from .runtime import autocast
+from .runtime import autocast, bf16_native
 
 
 @dataclass
@@ -94,6 +94,8 @@ class Trainer:
         if batch_size % self.world_size:
             raise ValueError(f"batch_size={batch_size} does not split over {self.world_size} processes: "
                              "use a number of processes that divides it")
+        if amp and not bf16_native(self.device):  # emulated bf16: fp32 in the default layout, whatever the preset says
+            amp, channels_last = False, False
         fmt = torch.channels_last if channels_last else torch.preserve_format
         # .to() keeps the Parameter objects, so optimisers built before still hold them.
         self.modules = {k: m.to(self.device, memory_format=fmt) for k, m in modules.items()}

