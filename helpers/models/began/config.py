@@ -42,7 +42,7 @@ class BEGANConfig:
     gamma_seconds: float = run_field(25.0)  # training per gamma in the notebook's gamma comparison
     invert_steps: int = run_field(300)  # optimisation steps that put a real face into G's latent space
     invert_map_steps: int = run_field(100)  # further steps in G's first 8x8 map (the map inversion)
-    amp: bool = run_field(True)  # bf16 autocast + channels_last on CPU/CUDA (losses stay fp32)
+    amp: bool = run_field(True)  # bf16 autocast + channels_last where bf16 is native (losses stay fp32)
 
 
 PRESETS = {

@@ -32,7 +32,7 @@ class DCGANConfig:
     max_images: int | None = None  # use only the first N training images (smoke tests)
     epochs: int = run_field(20)  # epochs to train
     max_seconds: float | None = run_field(450.0)  # training-time budget in all (None = no limit)
-    amp: bool = run_field(True)  # bf16 autocast + channels_last on CPU/CUDA (losses stay fp32)
+    amp: bool = run_field(True)  # bf16 autocast + channels_last where bf16 is native (losses stay fp32)
 
 
 PRESETS = {

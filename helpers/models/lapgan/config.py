@@ -61,7 +61,7 @@ class LapGANConfig:
     base_share: float = run_field(0.5)  # fraction of max_seconds given to the base level; the rest is split evenly
     direct_seconds: float | None = run_field(180.0)  # budget of the plain 32 px DCGAN it is compared with
     lfw_seconds: float | None = run_field(90.0)  # budget of the grayscale pyramid on the 100 LFW faces
-    amp: bool = run_field(True)  # bf16 autocast on CPU/CUDA (losses stay fp32)
+    amp: bool = run_field(True)  # bf16 autocast where bf16 is native (losses stay fp32)
 
     @property
     def sizes(self) -> list[int]:

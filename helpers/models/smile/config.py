@@ -36,7 +36,7 @@ class GANConfig:
     max_images: int | None = None  # use only the first N training images (smoke)
     epochs: int = run_field(50)  # epochs to train
     max_seconds: float | None = run_field(200.0)  # training-time budget for this model
-    amp: bool = run_field(True)  # bf16 autocast + channels_last (losses stay fp32)
+    amp: bool = run_field(True)  # bf16 autocast + channels_last where bf16 is native (losses stay fp32)
 
 
 @dataclass
@@ -55,7 +55,7 @@ class EncoderConfig:
     max_images: int | None = None  # use only the first N training images (smoke)
     epochs: int = run_field(50)  # epochs to train
     max_seconds: float | None = run_field(60.0)  # training-time budget for this encoder
-    amp: bool = run_field(True)  # bf16 autocast
+    amp: bool = run_field(True)  # bf16 autocast where bf16 is native
     # Conversion-time options: they do not change E's weights.
     latent_steps: int = run_field(0)  # per-image latent optimisation steps after E at conversion (the fix)
     latent_lr: float = run_field(0.05)  # Adam step of that optimisation
