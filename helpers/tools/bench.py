@@ -81,7 +81,8 @@ def ours_speed(steps: int, warmup: int = 3, amp: bool = True, device="cpu", **ov
 def speed(steps: int, device: str) -> dict:
     """Return the speed report: ours vs the baseline at 64 px, batch 64, and the data pipeline."""
     ours, base = ours_speed(steps, device=device), baseline_speed(steps, device=device)
-    report = {"device": str(device), "machine": machine(device), "threads": torch.get_num_threads(), "steps": steps,
+    report = {"device": str(device), "machine": machine(device), "bf16_native": bf16_native(device),  # else "ours" is fp32
+              "threads": torch.get_num_threads(), "steps": steps,
               "ours_img_s": ours, "baseline_fp32_jpeg_img_s": base,
               "ours_fp32_img_s": ours_speed(steps, amp=False, device=device), "speedup": ours / base}
     report.update(pipeline_speed("synthetic", 64))
