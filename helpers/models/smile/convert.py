@@ -17,6 +17,12 @@ def encode(E, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return z, torch.sigmoid(logits)
 
 
+def switch_class(G, m: torch.Tensor, c: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Return G's faces (N, C, H, W) from first maps m (N, M) of class c (N, A), drawn with class target
+    (N, A): G.from_map(m + G.class_shift(c, target)), in eval mode."""
+    return infer(G.from_map, m + infer(G.class_shift, c, target, modules=(G,)), modules=(G,))
+
+
 def convert(G, E, x: torch.Tensor, c: torch.Tensor, target: torch.Tensor, latent_steps: int = 0,
             latent_lr: float = 0.05, latent_prior: float = 1e-3, kind: str = "l2", strength: float = 1.0,
             map_steps: int = 0, map_lr: float = 0.01) -> dict:
@@ -39,7 +45,7 @@ def convert(G, E, x: torch.Tensor, c: torch.Tensor, target: torch.Tensor, latent
     if map_steps > 0:
         m, _ = invert(FromMap(G), x, m, steps=map_steps, lr=map_lr, kind=kind)
     recon = infer(G.from_map, m, modules=(G,))
-    converted = infer(G.from_map, m + infer(G.class_shift, c, target, modules=(G,)), modules=(G,))
+    converted = switch_class(G, m, c, target)
     return {"z": z, "m": m, "recon": recon, "converted": converted,
             "residual": residual_edit(x, recon, converted, strength)}
 

@@ -11,7 +11,7 @@ from ...core.modules import infer
 from ...gan import residual_edit
 from ...ui.viz import make_grid
 from ...ui.widgets import decode_upload, picture_view, upload_bytes
-from .convert import convert, encode
+from .convert import convert, encode, switch_class
 
 
 def encode_one(G, E, x: torch.Tensor, c: torch.Tensor | None = None, latent_steps: int = 0,
@@ -32,8 +32,7 @@ def encode_one(G, E, x: torch.Tensor, c: torch.Tensor | None = None, latent_step
 def _draw(G, m: torch.Tensor, c: torch.Tensor, amounts) -> torch.Tensor:
     """Return the face of first map m (M,) with class c (A,) switched to each amount: (T, C, H, W)."""
     target = torch.tensor([float(a) for a in amounts])[:, None].repeat(1, G.n_classes)
-    shift = infer(G.class_shift, c.float().reshape(1, -1).repeat(len(target), 1), target, modules=(G,))
-    return infer(G.from_map, m[None] + shift, modules=(G,))
+    return switch_class(G, m[None].repeat(len(target), 1), c.float().reshape(1, -1).repeat(len(target), 1), target)
 
 
 def render_conversion(G, x: torch.Tensor, m: torch.Tensor, c: torch.Tensor, amount: float, oracle=None,
