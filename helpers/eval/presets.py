@@ -21,7 +21,8 @@ class EvalConfig:
 
 
 PRESETS = {
-    "smoke": EvalConfig(oracle_seconds=10, fd_samples=256, fid_samples=64, identity_samples=16, fd_samples_epoch=128, direction_samples=512,
+    # smoke only proves the code runs end to end: Inception and dlib get the fewest images that exercise them
+    "smoke": EvalConfig(oracle_seconds=10, fd_samples=256, fid_samples=32, identity_samples=8, fd_samples_epoch=128, direction_samples=512,
                         speed_images=200),
     "demo": EvalConfig(),
     "full": EvalConfig(image_size=64, oracle_seconds=300, fd_samples=5000, fid_samples=10000, identity_samples=2000, fd_samples_epoch=2000,
