@@ -212,6 +212,12 @@ def test_evaluate_reports_every_number_in_range():
     wider = FaceSet(f.images, torch.cat([torch.ones(len(f), 1), f.attrs], 1), ["Young", *ATTRS], "w", "w", "test")
     judged = fader.evaluate(nets, tiny_cfg(), Judges(tiny_oracle()), wider, 20)
     assert judged["swap_accuracy"] == r["swap_accuracy"]  # evaluate selects the model's attributes
+    # identity by the attribute flipped (face i flips attribute i mod n): those rates average to the whole
+    per_attr, n_attr = judged["identity_kept_per_attr"], len(ATTRS)
+    assert list(per_attr) == list(ATTRS) and all(0 <= v <= 1 for v in per_attr.values())
+    counts = [len(range(j, 20, n_attr)) for j in range(n_attr)]
+    assert abs(sum(c * v for c, v in zip(counts, per_attr.values())) / 20 - judged["identity_kept"]) < 1e-6
+    assert 0 <= judged["identity_kept_recon"] <= 1
 
 
 def test_refined_codes_rebuild_the_faces_closer_and_keep_their_shape():

@@ -17,6 +17,7 @@ from ...core.checkpoint import load_modules
 from ...core.config import field_defaults, run_keys
 from ...core.modules import eval_mode, frozen, infer
 from ...data.faces import to_range
+from ...eval import judges as face_judges
 from ...eval import metrics
 from ...gan import invert, residual_edit
 from .config import FaderConfig
@@ -107,7 +108,9 @@ def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None
     judges on the edits: face i with attribute i mod n_attr flipped is scored with FID / KID and the
     face detector against the test faces, and with the identity judge against face i itself
     (identity_kept_real_pairs: that judge on two photos of one person in pairs_from, if given;
-    identity_kept_residual: the judge on the residual edits).
+    identity_kept_residual: the judge on the residual edits; identity_kept_recon: on the
+    reconstructions G(z, y), the most an edit decoded from z can keep; identity_kept_per_attr:
+    the edits' rate by the attribute flipped).
     field=False: the oracle's scores only (the field's judges are the slow ones on a CPU)."""
     faces = test.select_attrs(list(cfg.attrs))
     # the (refined) latents once, for the oracle's scores and the field's judges alike
@@ -120,12 +123,20 @@ def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None
     flipped = y.clone()
     rows = torch.arange(k)
     flipped[rows, rows % y.shape[1]] = 1 - flipped[rows, rows % y.shape[1]]
-    edits = decode(nets["G"], z, flipped)
-    residual = residual_edit(x, decode(nets["G"], z, y), edits, cfg.residual_strength)
+    edits, recon = decode(nets["G"], z, flipped), decode(nets["G"], z, y)
+    residual = residual_edit(x, recon, edits, cfg.residual_strength)
     yardsticks = judges.generated(edits, test, k)
+    # each image set embedded once (the slow part), then compared to the photos' embeddings
+    m = min(judges.n_identity, k)
+    e_x, e_edit, e_recon, e_res = (face_judges.embed(v[:m]) for v in (x, edits, recon, residual))
+    kept = face_judges.identity_distance(e_x, e_edit) < face_judges.SAME_PERSON
+    flipped_attr = rows[:m] % y.shape[1]
+    per_attr = {name: float(kept[flipped_attr == j].float().mean()) for j, name in enumerate(faces.attr_names)
+                if (flipped_attr == j).any()}
     return {**out, **{key: v for key, v in yardsticks.items() if key != "fd_oracle"},
-            **judges.identity(x, edits, pairs_from),
-            "identity_kept_residual": judges.identity(x, residual)["identity_kept"]}
+            **judges.identity(e_x, e_edit, pairs_from),
+            "identity_kept_residual": judges.identity(e_x, e_res)["identity_kept"],
+            "identity_kept_recon": judges.identity(e_x, e_recon)["identity_kept"], "identity_kept_per_attr": per_attr}
 
 
 def val_tracker(oracle, valid, n: int = 512):
