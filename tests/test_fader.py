@@ -340,7 +340,7 @@ def upload_entry(name, data):
 
 @pytest.mark.parametrize("refine", [(0,), (2, 0.05, 0.01)])
 def test_every_slider_and_the_upload_change_the_picture(nets, refine):
-    w = fader_widgets.fader_sliders(nets, tiny_faces(), tiny_oracle(), refine=refine)
+    w = fader_widgets.fader_sliders(nets, tiny_faces(), tiny_oracle(), refine=refine, residual=False)
     c = w.controls
     for name in ATTRS:
         s, before = c[name], w.image.value
@@ -360,6 +360,16 @@ def test_every_slider_and_the_upload_change_the_picture(nets, refine):
     assert w.image.value != before and "your image" in w.readout.value
     c["upload"].set_trait("value", (upload_entry("x.png", b"junk"),))
     assert "JPEG or PNG" in w.readout.value
+
+
+def test_the_sliders_start_with_residual_edits_that_show_the_photo_until_moved(nets):
+    w = fader_widgets.fader_sliders(nets, tiny_faces(), tiny_oracle())
+    assert w.controls["residual"].value is True
+    photo_only = w.image.value  # the face's own attributes: the residual edit is the photo itself
+    w.controls["residual"].value = False  # the decoder's own redraw
+    assert w.image.value != photo_only
+    w.controls["residual"].value = True
+    assert w.image.value == photo_only
 
 
 def test_ablation_chart_draws_one_bar_per_model_and_attribute():

@@ -80,12 +80,14 @@ def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_
 
 
 def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int = 6, residual_strength: float = 1.0,
-                  refine=(0,)):
+                  refine=(0,), residual: bool = True):
     """Return the fader widget: an image picker over `faces` (a FaceSet holding the model's
     attributes), one slider per attribute (span, default -1 .. 2), a residual switch (keep the
     photo's detail: render_fader's `own`, at residual_strength), a reset button, an upload box for your own (aligned)
     face, the face | edit picture and the oracle's read-out. refine: codes()'s (steps, lr,
-    adversarial) for each face's latent (cfg.refine), computed once per face.
+    adversarial) for each face's latent (cfg.refine), computed once per face. residual: the
+    switch's first state; on, because the decoder's own redraw of a real photo often loses the
+    person and the residual edit keeps it (docs/experiments.md, Fader identity).
     """
     import ipywidgets as W
 
@@ -93,7 +95,7 @@ def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int
     controls = {"pick": W.IntSlider(value=0, min=0, max=len(faces) - 1, description="test face"),
                 **{n: W.FloatSlider(value=float(faces.attrs[0, j]), min=span[0], max=span[1], step=0.1,
                                     description=n[:14], continuous_update=False) for j, n in enumerate(names)},
-                "residual": W.Checkbox(value=False, description="keep the photo's detail (residual edit)"),
+                "residual": W.Checkbox(value=residual, description="keep the photo's detail (residual edit)"),
                 "upload": W.FileUpload(accept="image/*", multiple=False, description="your face")}
     note = ("<i>Your own image is centre-cropped and resized to "
             f"{size}x{size}; it must be a face aligned like the training data (centred, upright, "
