@@ -61,7 +61,8 @@ class Judges:
         """Return {'identity_kept', 'identity_kept_real_pairs'}: the fraction of edits (row i of
         `after` is the edit of row i of `before`) that the face embedding calls the same person, and
         the same judge on two photos of one person drawn from the FaceSet `pairs_from` (None when it
-        is not given or has no identities): how often the judge keeps a real person."""
+        is not given or has no identities): how often the judge keeps a real person. before / after:
+        images, or their embeddings (judges.embed, (N, 128)) when one set is compared more than once."""
         from . import judges
 
         k = min(self.n_identity, len(before))
