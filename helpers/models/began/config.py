@@ -52,6 +52,8 @@ PRESETS = {
                          epochs=2, epoch_images=256, log_every=2, keep_every=1, max_seconds=8, max_images=512,
                          lr=3e-4, init_std=0.0, gamma_seconds=2, invert_steps=50, invert_map_steps=20),
     # Narrow nets, a faster controller and gamma 0.7 for an 8-minute CPU budget (docs/experiments.md, BEGAN).
+    # The lr decay is for longer budgets: the demo's minutes end before its first step, and a decay that
+    # fires inside them made FD worse (docs/experiments.md, session 14).
     "demo": BEGANConfig(img_size=32, z_dim=32, hidden_dim=32, g_conv_dim=32, d_conv_dim=32, n_layers=1, batch_size=16,
                         epochs=100, lr=3e-4, lambda_k=0.01, gamma=0.7, lr_decay_every=8000, lr_decay=0.5, lr_min=2.5e-5,
                         epoch_images=8000, keep_every=5, ema=0.0, max_seconds=380),
