@@ -117,14 +117,22 @@ def open_notebook(page, server: Server, relpath: str, timeout: float = 120.0) ->
         raise NotebookTimeout(f"{relpath}: the kernel was not idle within {timeout:.0f} s after opening")
 
 
+def run_started(state: dict) -> bool:
+    """Return whether a Run All has reached the cells: one is queued ([*]) or has run ([n]).
+
+    state: _JS_RUN_STATE's {'prompts', 'status'}. A busy kernel alone does not count: a fresh kernel
+    is busy while it starts, and a Run All click that landed then was lost, so it must be clicked again.
+    """
+    return any(re.search(r"[\d*]", p) for p in state["prompts"])
+
+
 def run_all_cells(page, timeout: float) -> dict:
     """Click Run > Run All Cells; wait (bounded) until no cell is queued and the kernel is idle.
 
     Returns {'seconds', 'prompts'}. Raises NotebookTimeout after `timeout` seconds.
     """
     def started():
-        st = page.evaluate(_JS_RUN_STATE)
-        return any(re.search(r"[\d*]", p) for p in st["prompts"]) or st["status"] == "busy"
+        return run_started(page.evaluate(_JS_RUN_STATE))
 
     t0 = time.monotonic()
     for _ in range(3):  # a click that lands while the kernel is still connecting can be lost

@@ -1,11 +1,12 @@
-"""Servers fail fast and clearly: port in use, a server that exits, a server that never answers."""
+"""Servers fail fast and clearly: port in use, a server that exits, a server that never answers;
+and a Run All that a starting kernel swallowed is seen as not started."""
 import socket
 import sys
 import time
 
 import pytest
 
-from . import servers
+from . import harness, servers
 
 
 def test_port_in_use_is_a_clear_failure(tmp_path, env):
@@ -47,3 +48,12 @@ def _pids_with(text):
             except OSError:
                 pass
     return out
+
+
+def test_a_busy_kernel_alone_is_not_a_started_run():
+    # CI saw this: the first notebook's Run All click was lost while the new kernel was busy
+    # starting, the busy status passed for a started run, and the suite waited out its 300 s.
+    assert not harness.run_started({"prompts": ["[ ]:", "[ ]:"], "status": "busy"})
+    assert not harness.run_started({"prompts": [], "status": "busy"})
+    assert harness.run_started({"prompts": ["[*]:", "[ ]:"], "status": "busy"})
+    assert harness.run_started({"prompts": ["[1]:", "[ ]:"], "status": "idle"})
