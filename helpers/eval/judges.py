@@ -156,10 +156,16 @@ def identity_distance(a, b) -> torch.Tensor:
     return (ea - eb).norm(dim=1)
 
 
+def same_person(before, after, threshold: float = SAME_PERSON) -> torch.Tensor:
+    """Return bool (N,): whether the embedding calls each pair the same person (identity_distance's
+    inputs)."""
+    return identity_distance(before, after) < threshold
+
+
 def identity_kept(before, after, threshold: float = SAME_PERSON) -> float:
     """Return the fraction of pairs (in [0, 1]) the embedding calls the same person.
 
     before, after: paired images (N, 3, H, W) float in [-1, 1] or uint8 (row i of `after` is the
     edit of row i of `before`), or their embeddings. Higher means the edit kept the identity.
     """
-    return float((identity_distance(before, after) < threshold).float().mean())
+    return float(same_person(before, after, threshold).float().mean())

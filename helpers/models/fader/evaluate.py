@@ -129,7 +129,7 @@ def evaluate(nets: dict, cfg: FaderConfig, judges, test, n: int, pairs_from=None
     # each image set embedded once (the slow part), then compared to the photos' embeddings
     m = min(judges.n_identity, k)
     e_x, e_edit, e_recon, e_res = (face_judges.embed(v[:m]) for v in (x, edits, recon, residual))
-    kept = face_judges.identity_distance(e_x, e_edit) < face_judges.SAME_PERSON
+    kept = face_judges.same_person(e_x, e_edit)
     flipped_attr = rows[:m] % y.shape[1]
     per_attr = {name: float(kept[flipped_attr == j].float().mean()) for j, name in enumerate(faces.attr_names)
                 if (flipped_attr == j).any()}
