@@ -14,6 +14,7 @@ import importlib
 import os
 import signal
 import sys
+import warnings
 
 import pytest
 import torch
@@ -205,12 +206,23 @@ def worker(root):
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     """Run the 2-process worker once (after a 1-process run wrote a checkpoint at step 2); return
-    (its results, the folder)."""
-    root = tmp_path_factory.mktemp("ddp")
-    with built(CASES["dcgan"], root / "one") as (trainer, _):
-        trainer.fit(10**6, steps=2)
-    distributed.spawn_local(worker, 2, str(root))
-    return torch.load(root / "results.pt", weights_only=False), root
+    (its results, the folder).
+
+    One retry, from scratch in a new folder, only when a signal killed a rank: once in CI (torch
+    2.13, gloo on loopback) rank 1 died of SIGABRT, which 45 runs here did not reproduce, and the
+    log did not show where. A wrong result, a Python error or a second death still fails; the
+    first death's output is kept as a warning (SpawnError quotes its last lines)."""
+    for attempt in (1, 2):
+        root = tmp_path_factory.mktemp("ddp")
+        with built(CASES["dcgan"], root / "one") as (trainer, _):
+            trainer.fit(10**6, steps=2)
+        try:
+            distributed.spawn_local(worker, 2, str(root))
+            return torch.load(root / "results.pt", weights_only=False), root
+        except distributed.SpawnError as err:
+            if err.signal is None or attempt == 2:
+                raise
+            warnings.warn(f"the 2-process worker died ({err}); running it once more")
 
 
 def one_process(case, steps=0) -> dict:
@@ -301,3 +313,24 @@ def test_sync_batchnorm_keeps_the_parameters_and_is_plain_batch_norm_in_one_proc
     x = torch.randn(8, 3, 8, 8)
     assert torch.equal(net(x), plain(x))
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), plain.state_dict().values()))
+
+
+def dies_on_rank_1(how):
+    """A worker whose rank 1 fails (rank 0 waits in a collective for it, as a real run would)."""
+    distributed.init("cpu")
+    if distributed.rank() == 1:
+        print("rank 1 about to fail", flush=True)
+        if how == "abort":
+            os.abort()  # what an uncaught C++ exception in a library thread ends in
+        raise ValueError("a worker's own error")
+    dist.barrier()
+
+
+@pytest.mark.parametrize("how, said", [("abort", ["ended by SIGABRT", "Fatal Python error: Aborted"]),
+                                       ("raise", ["exited with code 1", "ValueError: a worker's own error"])])
+def test_a_failed_rank_is_named_with_how_it_ended_and_its_last_output(how, said):
+    with pytest.raises(distributed.SpawnError) as err:
+        distributed.spawn_local(dies_on_rank_1, 2, how)
+    first, *rest = str(err.value).splitlines()
+    assert first.startswith("rank 1 of 2 ") and said[0] in first
+    assert said[1] in "\n".join(rest) and "rank 1 about to fail" in "\n".join(rest)

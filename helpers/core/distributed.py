@@ -35,6 +35,7 @@ import contextlib
 import os
 import signal
 import weakref
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -105,23 +106,69 @@ def session(device: str | None = None):
     shutdown()
 
 
+class SpawnError(RuntimeError):
+    """A process started by spawn_local failed: `rank`, `signal` (its name when a signal ended it, else
+    None); the message names the error and carries the end of that process's output."""
+
+    def __init__(self, message: str, rank: int, signal: str | None):
+        super().__init__(message)
+        self.rank, self.signal = rank, signal
+
+
 def spawn_local(fn, nproc: int, *args) -> None:
     """Run fn(*args) in nproc fresh processes on this machine that form one process group, as torchrun
-    would start them (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set in each)."""
-    import socket
+    would start them (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set in each).
 
-    import torch.multiprocessing as mp
+    Started by torchrun's own launcher (torch.distributed.elastic): each process's output is shown
+    here as it comes (prefixed with its rank) and kept in a log file, so when one dies, even from a
+    signal such as SIGABRT inside a C++ library, the SpawnError raised here says which rank, how,
+    and the last lines it wrote (with the Python stack of every thread, from faulthandler).
+    """
+    import socket
+    import tempfile
+
+    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std, start_processes
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    mp.spawn(_local_process, args=(nproc, port, fn, args), nprocs=nproc, join=True)
+    envs = {r: dict(RANK=str(r), WORLD_SIZE=str(nproc), LOCAL_RANK=str(r), LOCAL_WORLD_SIZE=str(nproc),
+                    MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)) for r in range(nproc)}
+    with tempfile.TemporaryDirectory(prefix="spawn_local_") as logs:
+        ctx = start_processes("spawn_local", _local_process, {r: (fn, args) for r in range(nproc)}, envs,
+                              DefaultLogsSpecs(log_dir=logs, redirects=Std.ALL, tee=Std.ALL))
+        try:
+            result = ctx.wait(period=0.1)
+        finally:
+            ctx.close()
+        if result is not None and result.failures:
+            raise _failure(result, nproc)
 
 
-def _local_process(rank: int, nproc: int, port: int, fn, args) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    fn(*args)
+def _local_process(fn, args) -> None:
+    import faulthandler
+    import traceback
+
+    faulthandler.enable(all_threads=True)  # a fatal signal prints every thread's Python stack first
+    try:
+        fn(*args)
+    except BaseException:
+        traceback.print_exc()  # into this rank's log, which the parent's SpawnError quotes
+        raise
+
+
+def _failure(result, nproc: int, lines: int = 25) -> SpawnError:
+    """The SpawnError for the first rank that failed: how, and the last lines of its output."""
+    r, failure = min(result.failures.items())  # the launcher reports the first to fail
+    how = f"ended by {failure.signal_name()}" if failure.exitcode < 0 else f"exited with code {failure.exitcode}"
+    err, out = ([line.rstrip() for line in Path(path).read_text(errors="replace").splitlines() if line.strip()][-lines:]
+                if path and os.path.exists(path) else [] for path in (result.stderrs.get(r), result.stdouts.get(r)))
+    # the line that names the error goes first (a C++ exception's what(), else Python's): CI summaries show it
+    marks = ("what():", "terminate called", "Error", "error")
+    said = [line for line in err if not line.lstrip().startswith("File ")]  # not stack frames
+    key = next((line for m in marks for line in reversed(said) if m in line), (err or out or [""])[-1])
+    return SpawnError(f"rank {r} of {nproc} {how}: {key.strip()}\n--- its last output (stderr, then stdout) ---\n"
+                      + "\n".join(err + out), r, failure.signal_name() if failure.exitcode < 0 else None)
 
 
 @contextlib.contextmanager
