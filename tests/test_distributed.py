@@ -334,3 +334,22 @@ def test_a_failed_rank_is_named_with_how_it_ended_and_its_last_output(how, said)
     first, *rest = str(err.value).splitlines()
     assert first.startswith("rank 1 of 2 ") and said[0] in first
     assert said[1] in "\n".join(rest) and "rank 1 about to fail" in "\n".join(rest)
+
+
+def test_the_first_line_of_a_spawn_error_is_the_cpp_exception_when_there_is_one(tmp_path):
+    from torch.distributed.elastic.multiprocessing.api import RunProcsResult
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
+    err, out = tmp_path / "stderr.log", tmp_path / "stdout.log"
+    err.write_text("terminate called after throwing an instance of 'gloo::IoException'\n"
+                   "  what():  [pair.cc:589] Read error [127.0.0.1]:3977: Connection reset by peer\n"
+                   "Fatal Python error: Aborted\n\n"
+                   '  File "helpers/core/errors.py", line 3 in step\n')
+    out.write_text("step 3\n")
+    result = RunProcsResult(failures={1: ProcessFailure(1, 123, -int(signal.SIGABRT), str(tmp_path / "none.json"))},
+                            stderrs={1: str(err)}, stdouts={1: str(out)})
+    spawn_error = distributed._failure(result, 2)
+    assert (spawn_error.rank, spawn_error.signal) == (1, "SIGABRT")
+    first = str(spawn_error).splitlines()[0]
+    assert first == "rank 1 of 2 ended by SIGABRT: what():  [pair.cc:589] Read error [127.0.0.1]:3977: Connection reset by peer"
+    assert str(spawn_error).endswith("step 3")
