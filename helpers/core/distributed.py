@@ -141,7 +141,7 @@ def spawn_local(fn, nproc: int, *args) -> None:
             result = ctx.wait(period=0.1)
         finally:
             ctx.close()
-        if result is not None and result.failures:
+        if result.failures:  # wait() without a timeout returns only when all ended or one failed
             raise _failure(result, nproc)
 
 
@@ -157,18 +157,24 @@ def _local_process(fn, args) -> None:
         raise
 
 
+def _last_lines(path: str | None, n: int) -> list[str]:
+    if not path or not os.path.exists(path):
+        return []
+    return [line.rstrip() for line in Path(path).read_text(errors="replace").splitlines() if line.strip()][-n:]
+
+
 def _failure(result, nproc: int, lines: int = 25) -> SpawnError:
     """The SpawnError for the first rank that failed: how, and the last lines of its output."""
     r, failure = min(result.failures.items())  # the launcher reports the first to fail
-    how = f"ended by {failure.signal_name()}" if failure.exitcode < 0 else f"exited with code {failure.exitcode}"
-    err, out = ([line.rstrip() for line in Path(path).read_text(errors="replace").splitlines() if line.strip()][-lines:]
-                if path and os.path.exists(path) else [] for path in (result.stderrs.get(r), result.stdouts.get(r)))
+    sig = failure.signal_name() if failure.exitcode < 0 else None
+    how = f"ended by {sig}" if sig else f"exited with code {failure.exitcode}"
+    err, out = _last_lines(result.stderrs.get(r), lines), _last_lines(result.stdouts.get(r), lines)
     # the line that names the error goes first (a C++ exception's what(), else Python's): CI summaries show it
     marks = ("what():", "terminate called", "Error", "error")
     said = [line for line in err if not line.lstrip().startswith("File ")]  # not stack frames
     key = next((line for m in marks for line in reversed(said) if m in line), (err or out or [""])[-1])
     return SpawnError(f"rank {r} of {nproc} {how}: {key.strip()}\n--- its last output (stderr, then stdout) ---\n"
-                      + "\n".join(err + out), r, failure.signal_name() if failure.exitcode < 0 else None)
+                      + "\n".join(err + out), r, sig)
 
 
 @contextlib.contextmanager
