@@ -137,7 +137,7 @@ def _step_and_d_grad_counts(cfg):
     calls = {n: 0 for n, _ in D.named_parameters()}
     for n, p in D.named_parameters():
         p.register_hook(lambda g, n=n: calls.__setitem__(n, calls[n] + 1))
-    step = dcgan.make_step(D, G, d_opt, g_opt, cfg)
+    step = dcgan.make_step(D, G, None, d_opt, g_opt, cfg)
     batch = (faces().sample(cfg.batch_size, seed=1), None)
     for i in range(3):
         step(batch, TrainState(step=i))
@@ -252,7 +252,7 @@ def test_samples_and_checkpoints_use_the_recalibrated_average(tmp_path):
 
 def test_bad_options_say_what_to_use():
     with pytest.raises(ValueError, match="use one of"):
-        dcgan.make_step(None, None, None, None, dcgan.config_for("smoke", loss="huber"))
+        dcgan.make_step(None, None, None, None, None, dcgan.config_for("smoke", loss="huber"))
     with pytest.raises(ValueError, match="'uniform' or 'normal'"):
         gan.sample_z(2, 3, "cauchy")
     with pytest.raises(ValueError, match="'none' or 'cosine'"):

@@ -19,6 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+from helpers.core import distributed
 from helpers.core.runtime import bf16_native
 from helpers.data.faces import FaceSet
 from helpers.models import began, dcgan, fader, lapgan, smile
@@ -94,6 +97,29 @@ def test_every_model_trains_to_the_recorded_weights(tmp_path):
     assert sorted(got) == sorted(want)
     changed = [k for k in want if got[k] != want[k]]
     assert not changed, f"training computes other weights than before for {changed}"
+
+
+def test_every_optimiser_step_follows_an_averaging_of_its_gradients(tmp_path, monkeypatch):
+    """Under torchrun a step that forgot distributed.average_gradients(opt) would let the processes'
+    weights drift apart; in one process nothing would show it, so each model's steps are watched."""
+    averaged, steps = set(), []
+
+    def average(*opts):
+        for opt in opts:
+            assert any(p.grad is not None for g in opt.param_groups for p in g["params"]), "averaged before backward"
+        averaged.update(map(id, opts))
+
+    def before_step(opt, args, kwargs):
+        steps.append((type(opt).__name__, id(opt) in averaged))
+        averaged.discard(id(opt))
+
+    monkeypatch.setattr(distributed, "average_gradients", average)
+    handle = register_optimizer_step_pre_hook(before_step)
+    try:
+        cases(tmp_path)
+    finally:
+        handle.remove()
+    assert len(steps) > 20 and all(ok for _, ok in steps), [s for s in steps if not s[1]]
 
 
 def test_the_digest_sees_one_changed_weight():

@@ -94,7 +94,7 @@ def test_discriminator_loss_falls_on_a_fixed_batch():
     torch.manual_seed(0)
     cfg = tiny(g_iters=0, d_clamp=0.0, d_l2=0.0, lr_d=1e-3)
     D, G = lapgan.build_level(cfg, 1, 3).values()
-    step = LT.make_step(1, D, G, LT.make_optimizer(D.parameters(), cfg, cfg.lr_d),
+    step = LT.make_step(1, D, G, None, LT.make_optimizer(D.parameters(), cfg, cfg.lr_d),
                         LT.make_optimizer(G.parameters(), cfg, cfg.lr_g), cfg)
     batch = (torch.rand(16, 3, 32, 32) * 2 - 1,)
     losses = [float(step(batch, None)["d_loss"]) for _ in range(40)]
@@ -135,7 +135,7 @@ def test_a_batch_norm_base_average_gets_statistics_of_its_own():
     bn = lambda m: next(x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d))  # noqa: E731
     assert not torch.allclose(bn(nets["G_ema"]).running_mean, bn(nets["G"]).running_mean)  # recomputed, not copied
     level1 = LT.build_trainer(tiny(base_arch="dcgan", ema=0.9), faces(), "cpu", None, level=1, live=False)[0]
-    assert level1.average.inputs_fn is None  # the level G has no batch norm
+    assert level1.before_eval is None  # the level G has no batch norm to recalibrate
 
 
 @pytest.mark.parametrize("level", [0, 1])

@@ -124,7 +124,7 @@ def test_d_learns_the_class_on_a_tiny_batch(loss):
                warmup_g_steps=0, warmup_every=0)
     D, G = smile.build_gan(8, 1, 8, 8, img_size=16, d_norm=cfg.d_norm).values()
     d_opt, g_opt = (torch.optim.Adam(m.parameters(), 2e-3, betas=(0.5, 0.999)) for m in (D, G))
-    step = ST.make_gan_step(D, G, d_opt, g_opt, cfg, [0])
+    step = ST.make_gan_step(D, G, None, d_opt, g_opt, cfg, [0])
     batch = (to_range(fs.images), fs.attrs)
     state = TrainState()
     logs = []

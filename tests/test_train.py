@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from helpers.core import checkpoint as ckpt_io
-from helpers.core.average import WeightAverage
+from helpers.core.average import ema_update, make_average, recalibrate_batchnorm
 from helpers.core.config import run_field
 from helpers.core.modules import adam, eval_mode
 from helpers.core.train import Trainer
@@ -262,33 +262,34 @@ def test_the_stream_covers_each_pass_once_and_replays_any_position():
     assert torch.equal(ids(next(loader.stream(4))[0]), seen[4])  # batch 4 replays exactly
 
 
-def test_the_loop_keeps_the_average_updates_it_after_g_steps_only_and_leaves_it_in_eval_mode(tmp_path):
+def test_networks_no_optimiser_trains_stay_in_eval_mode_and_before_eval_recalibrates_the_average(tmp_path):
     torch.manual_seed(0)
     G = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3))
+    G_ema = make_average(G)
     opt = adam(G.parameters(), 1e-2)
-    calls = []
+    calls, modes = [], []
 
     def step(batch, state):
+        modes.append((G.training, G_ema.training))
         loss = G(batch[0]).pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return {"g_loss": loss.detach()} if state.step % 2 == 0 else {"d_loss": loss.detach()}
+        ema_update(G_ema, G, 0.5, step=state.step + 1)
+        return {"g_loss": loss.detach()}
 
-    average = WeightAverage("G", 0.5, inputs_fn=lambda n, g: torch.randn(n, 3, 8, 8, generator=g), bn_samples=16)
-    trainer = Trainer("avg", modules={"G": G}, optimizers={"g": opt}, step_fn=step, faces=tiny_faces(), batch_size=8,
-                      config=ToyConfig(), device="cpu", ckpt_dir=tmp_path, average=average, live=False, progress=False,
+    inputs = lambda n, g: torch.randn(n, 3, 8, 8, generator=g)  # noqa: E731
+    trainer = Trainer("avg", modules={"G": G, "G_ema": G_ema}, optimizers={"g": opt}, step_fn=step, faces=tiny_faces(),
+                      batch_size=8, config=ToyConfig(), device="cpu", ckpt_dir=tmp_path, live=False, progress=False,
+                      before_eval=lambda: recalibrate_batchnorm(G_ema, inputs, n=16),
                       sample_fn=lambda m: calls.append((m["G"].training, m["G_ema"].training)) or m["G_ema"](
                           torch.zeros(1, 3, 8, 8)))
-    avg = trainer.modules["G_ema"]
-    before = [p.clone() for p in avg.parameters()]
-    trainer.fit(epochs=1, steps=1)  # step 0 logs g_loss: the average moves
-    moved = [p.clone() for p in avg.parameters()]
-    assert any(not torch.equal(a, b) for a, b in zip(before, moved))
-    trainer.fit(epochs=1, steps=1)  # step 1 logs d_loss only: the average stays
-    assert all(torch.equal(a, b) for a, b in zip(moved, avg.parameters()))
+    assert trainer.trained == {"G"}
     trainer.fit(epochs=1)
-    assert calls == [(False, False)] and not avg.training and G.training  # samples in eval; modes restored
+    assert set(modes) == {(True, False)}  # G trains, its average stays in eval mode
+    assert calls == [(False, False)] and not G_ema.training and G.training  # samples in eval; modes restored
+    bn, live = G_ema[1], G[1]
+    assert not torch.allclose(bn.running_mean, live.running_mean)  # its own statistics, not the copied ones
     assert "G_ema" in ckpt_io.load_checkpoint(tmp_path / "last.pt")["modules"]
 
 

@@ -1,4 +1,5 @@
-"""A running average of a network's weights, kept by the training loop for samples and metrics.
+"""A running average of a network's weights, for samples and metrics: each model's step updates it
+(ema_update after the generator's optimiser step), and recalibrates its batch norm before evaluation.
 
 Averaging the generator's weights over the last steps (an exponential moving average) gives
 steadier, usually better samples than the live weights (Yazici et al. 2019, "The Unusual
@@ -7,7 +8,6 @@ Effectiveness of Averaging in GAN Training"; Karras et al. 2018 use it in ProGAN
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -59,35 +59,7 @@ def recalibrate_batchnorm(net: torch.nn.Module, inputs_fn: Callable, n: int = 40
     net.train(was_training)
 
 
-@dataclass
-class WeightAverage:
-    """What the loop averages: modules[source] into modules[source + '_ema'].
-
-    decay: per update (warmed up, see ema_update). The loop updates after every step whose logs
-    carry `when` (the key a step logs when it updated the source network: G's loss), and before
-    samples, metrics and checkpoints recomputes the average's batch-norm statistics from bn_samples
-    inputs of inputs_fn(n, generator) (0 or no inputs_fn: keep the copied ones).
-    """
-
-    source: str = "G"
-    decay: float = 0.999
-    inputs_fn: Callable | None = None
-    bn_samples: int = 0
-    when: str = "g_loss"
-
-    @property
-    def name(self) -> str:
-        return f"{self.source}_ema"
-
-    def make(self, modules: dict) -> torch.nn.Module:
-        """Return the averaged copy of modules[source], in eval mode (it is only ever evaluated)."""
-        if self.source not in modules:
-            raise KeyError(f"no module {self.source!r} to average; the modules are {sorted(modules)}")
-        return copy.deepcopy(modules[self.source]).eval().requires_grad_(False)
-
-    def update(self, modules: dict, step: int) -> None:
-        ema_update(modules[self.name], modules[self.source], self.decay, step=step)
-
-    def recalibrate(self, modules: dict) -> None:
-        if self.inputs_fn is not None and self.bn_samples:
-            recalibrate_batchnorm(modules[self.name], self.inputs_fn, n=self.bn_samples)
+def make_average(net: torch.nn.Module) -> torch.nn.Module:
+    """Return the averaged copy of net that a step keeps with ema_update: in eval mode, no gradients
+    (it is only ever evaluated; the loop leaves every network no optimiser trains in eval mode)."""
+    return copy.deepcopy(net).eval().requires_grad_(False)

@@ -15,18 +15,19 @@ penalty (`autograd.grad(create_graph=True)`, which DDP does not support), and BE
 networks' gradients with `torch.autograd.grad`, which never reaches DDP's hooks. Fader switches D
 between train and eval inside the step; WGAN steps skip G's backward on critic steps. Each of
 these needs a DDP workaround (`no_sync`, `find_unused_parameters`, `static_graph`, unwrapping),
-and a mistake shows up as a hang or as silently different weights. Instead, every optimiser step
-is preceded by `average_gradients(opt)`: one flattened all-reduce of that optimiser's gradients,
-after backward and before gradient clipping, so each process applies the gradient of the global
-batch's loss (the approach of NVlabs' StyleGAN2-ADA training loop). The cost is that communication
-does not overlap the backward pass. The Trainer checks that every optimiser step followed an
-averaging, and broadcasts rank 0's weights at start, so the processes cannot drift apart silently.
+and a mistake shows up as a hang or as silently different weights. Instead, each model's step
+calls `average_gradients(opt)` before every optimiser step, in plain sight: one flattened
+all-reduce of that optimiser's gradients, after backward and before gradient clipping, so each
+process applies the gradient of the global batch's loss (as NVlabs' StyleGAN3 training loop does).
+The cost is that communication does not overlap the backward pass. The Trainer broadcasts rank 0's
+weights at start; tests/test_golden.py checks that every model's optimiser steps follow an averaging.
 
-Batch norm: `sync_batchnorm` swaps every batch norm of the trained networks for `SyncBatchNorm`,
-whose training statistics are those of the global batch, as one GPU with the whole batch computes
-them (torch.nn.SyncBatchNorm refuses CPU tensors; this one works on any device and backend). It
-costs two small collectives per layer and step, each a point where processes wait for each other:
-`prepare(..., sync_bn=False)` keeps each process's own statistics instead (a run setting).
+Batch norm: `sync_batchnorm` swaps every batch norm of the trained networks for one whose training
+statistics are those of the global batch, as one GPU with the whole batch computes them: on CUDA
+`torch.nn.SyncBatchNorm` (NCCL), elsewhere this module's `SyncBatchNorm` (torch's refuses CPU
+tensors; this one works on any device and backend). It costs two small collectives per layer and
+step, each a point where processes wait for each other: `prepare(..., sync_bn=False)` keeps each
+process's own statistics instead (a run setting).
 `batch_mean` / `batch_var` do the same for losses built on batch moments (feature matching).
 """
 from __future__ import annotations
@@ -34,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import weakref
 from pathlib import Path
 
 import torch
@@ -42,7 +42,6 @@ import torch.distributed as dist
 import torch.nn as nn
 
 _CONTROL = None  # a gloo group for CPU-side agreements when the data group is NCCL (no GPU sync per step)
-_AVERAGED: weakref.WeakSet = weakref.WeakSet()  # optimisers whose gradients were averaged since their last step
 _STOP: list[int] = []  # signals received (install_stop_signals)
 
 
@@ -207,32 +206,16 @@ def average_gradients(*optimizers: torch.optim.Optimizer) -> None:
         flat.div_(world_size())
         for g, part in zip(grads, flat.split([g.numel() for g in grads])):
             g.copy_(part.view(g.shape))
-    _AVERAGED.update(optimizers)
 
 
-def require_averaging(optimizers: dict) -> None:
-    """Make each optimiser's step raise unless average_gradients ran for it since its last step
-    (a step function that forgot it would let the processes' weights drift apart)."""
-    def check(opt, args, kwargs):
-        if opt not in _AVERAGED:
-            raise RuntimeError("an optimiser stepped without helpers.core.distributed.average_gradients(opt) "
-                               "between backward and step: the processes' weights would drift apart")
-        _AVERAGED.discard(opt)
-
-    for opt in optimizers.values():
-        opt.register_step_pre_hook(check)
-
-
-def prepare(modules: dict, trained: set, optimizers: dict, sync_bn: bool = True) -> None:
+def prepare(modules: dict, trained: set, sync_bn: bool = True) -> None:
     """Make a trainer's modules one run over the processes: batch norm of the `trained` ones over the
     global batch unless not `sync_bn` (the weight average keeps plain batch norm: only rank 0 samples
-    from it), rank 0's weights everywhere, optimisers that refuse to step on gradients that were not
-    averaged."""
+    from it), and rank 0's weights everywhere."""
     if world_size() > 1:
         for k in sorted(trained) if sync_bn else ():
             sync_batchnorm(modules[k])
         broadcast_modules(modules)
-        require_averaging(optimizers)
 
 
 def broadcast_modules(modules: dict) -> None:

@@ -5,8 +5,6 @@ import contextlib
 
 import torch
 
-from .distributed import average_gradients
-
 
 @contextlib.contextmanager
 def eval_mode(*modules: torch.nn.Module):
@@ -81,19 +79,6 @@ def adam(params, lr: float, betas=(0.9, 0.999)) -> torch.optim.Adam:
     flat = [t for g in groups for t in ([g] if isinstance(g, torch.Tensor) else list(g))]
     fused = bool(flat) and all(t.is_floating_point() and t.device.type in ("cpu", "cuda") for t in flat)
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=fused or None)
-
-
-def update(opt: torch.optim.Optimizer, loss: torch.Tensor, clip: float = 0.0, params=None) -> torch.Tensor:
-    """Zero opt's gradients, backpropagate loss, average the gradients over processes (several under
-    torchrun: before clipping, so the global batch's gradient is clipped), clip the gradient norm of
-    `params` to `clip` (when given), step; return the loss, detached."""
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    average_gradients(opt)
-    if clip:
-        torch.nn.utils.clip_grad_norm_(params, clip)
-    opt.step()
-    return loss.detach()
 
 
 def n_params(module: torch.nn.Module) -> int:

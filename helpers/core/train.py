@@ -1,19 +1,20 @@
 """One training loop for every model: each model supplies its networks, optimisers and a step.
 
-    trainer = Trainer("dcgan", modules={"D": D, "G": G}, optimizers={"d": d_opt, "g": g_opt},
+    trainer = Trainer("dcgan", modules={"D": D, "G": G, "G_ema": G_ema}, optimizers={"d": d_opt, "g": g_opt},
                       step_fn=step, faces=train_faces, batch_size=64, config=cfg, device=device,
-                      ckpt_dir=paths.checkpoint_dir("dcgan/demo"), average=WeightAverage("G", 0.999),
-                      sample_fn=lambda m: m["G_ema"](fixed_z))
+                      ckpt_dir=paths.checkpoint_dir("dcgan/demo"), sample_fn=lambda m: m["G_ema"](fixed_z))
     state = trainer.fit(epochs=cfg.epochs, max_seconds=cfg.max_seconds)
 
 The clock is images seen: an "epoch" is `epoch_images` images (default: one pass over the faces),
 however large the data set, so samples, metrics and checkpoints come at the same pace on 5,000 or
 200,000 faces. The loop owns: the data stream (resumable at any batch), device placement, bf16
-autocast, train/eval modes, the weight average, the progress bar and live plot, fixed-input sample
-grids, atomic checkpoints (each epoch, at a time-budget stop, every `save_every_minutes` of
+autocast, train/eval modes (train for the networks an optimiser trains, eval for every other one:
+a weight average, a frozen network), the progress bar and live plot, fixed-input sample grids,
+atomic checkpoints (each epoch, at a time-budget stop, every `save_every_minutes` of
 training, on SIGTERM when the run installed helpers.core.distributed.install_stop_signals), exact
 resume, best-metric checkpoints, and stopping cleanly on a NaN/inf loss. A step never reads data
-and never samples.
+and never samples; the step, not the loop, makes every update: its optimisers' zero_grad, backward,
+gradient averaging, clipping and step, and the weight average's update (see models/<name>/train.py).
 
 Under torchrun the same loop runs in every process (helpers.core.distributed). `batch_size` is the
 global batch: each of N processes takes its batch_size / N share of every global batch, and the
@@ -35,7 +36,6 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt_io
 from . import distributed
-from .average import WeightAverage
 from .config import field_defaults, rehearsal_budget, rehearsal_seconds, run_keys
 from .modules import eval_mode
 from .runtime import autocast, bf16_native
@@ -65,16 +65,18 @@ class Trainer:
     """Runs step_fn over a stream of batches of `faces`; see the module docstring.
 
     step_fn(batch, state) -> dict of scalar losses (tensors or floats); batch = (x (B, C, H, W) in
-    [-1, 1], attrs (B, A)). It runs inside bf16 autocast when amp=True; it zeroes grads, calls
-    backward and steps its own optimisers.
+    [-1, 1], attrs (B, A)); state.step counts the steps before this one. It runs inside bf16 autocast
+    when amp=True (on hardware without native bf16 the loop says so and trains in fp32); it makes
+    every update itself (zero_grad, backward, distributed.average_gradients, clip, step, ema_update).
+    channels_last: the networks and batches in that memory layout (pays with bf16 on CUDA or AMX).
     config: the model's config dataclass (saved in every checkpoint; its run-only fields may
     change on resume, see helpers.core.config); the data set's key is saved with it (another data
     set's checkpoint is refused); extra_config: more keys that must match.
-    average: a WeightAverage the loop keeps as modules[average.name].
     sample_fn(modules) -> images (N, C, H, W) in [-1, 1]: at each epoch end, in eval mode, no grad.
     epoch_end_fn(trainer) -> dict of metrics or None, at each epoch end (e.g. validation scores);
     keep_best: {metric: 'min' | 'max'}: also keep best_<metric>.pt for those metrics.
-    before_eval() -> None: called (no grad) before each epoch's samples, metrics and checkpoint.
+    before_eval() -> None: called (no grad) before each epoch's samples, metrics and checkpoint
+    (e.g. recalibrate_batchnorm of a weight average).
     save_every_minutes: also write last.pt after this much training time mid-epoch (a preempted
     run loses minutes, not the epoch); None: at epoch ends and stops only.
     batch_size: the global batch; under torchrun each process takes batch_size / world size.
@@ -84,25 +86,26 @@ class Trainer:
     def __init__(self, name: str, *, modules: dict, optimizers: dict, step_fn: Callable, faces, batch_size: int,
                  config, device, ckpt_dir: str | Path | None = None, extra_config: dict | None = None,
                  epoch_images: int | None = None, flip: bool = False, seed: int = 0, channels_last: bool = False,
-                 average: WeightAverage | None = None, sample_fn: Callable | None = None,
+                 sample_fn: Callable | None = None,
                  epoch_end_fn: Callable | None = None, before_eval: Callable | None = None,
                  keep_best: dict | None = None, schedulers: dict | None = None, amp: bool = True,
-                 log_every: int = 10, live: bool = True, live_every_s: float = 10.0, progress: bool = True,
+                 log_every: int = 10, live: bool = True, progress: bool = True,
                  keep_every: int = 0, save_every_minutes: float | None = None, sync_bn: bool = True):
         self.name, self.step_fn, self.device = name, step_fn, torch.device(device)
         self.rank, self.world_size, self.is_main = distributed.rank(), distributed.world_size(), distributed.is_main()
         if batch_size % self.world_size:
             raise ValueError(f"batch_size={batch_size} does not split over {self.world_size} processes: "
                              "use a number of processes that divides it")
-        if amp and not bf16_native(self.device):  # emulated bf16: fp32 in the default layout, whatever the preset says
+        if amp and not bf16_native(self.device):  # emulated bf16 trains many times slower than fp32
+            if self.is_main:
+                print(f"{name}: bf16 autocast off ({self.device.type} without native bf16): fp32 in the default layout")
             amp, channels_last = False, False
         fmt = torch.channels_last if channels_last else torch.preserve_format
         # .to() keeps the Parameter objects, so optimisers built before still hold them.
         self.modules = {k: m.to(self.device, memory_format=fmt) for k, m in modules.items()}
-        self.average = average
-        if average is not None:
-            self.modules[average.name] = average.make(self.modules)
-        distributed.prepare(self.modules, set(self.modules) - self.averaged, optimizers, sync_bn)
+        trained = {id(p) for o in optimizers.values() for g in o.param_groups for p in g["params"]}
+        self.trained = {k for k, m in self.modules.items() if any(id(p) in trained for p in m.parameters())}
+        distributed.prepare(self.modules, self.trained, sync_bn)
         self.optimizers, self.schedulers = optimizers, schedulers or {}
         self.faces, self.batch_size = faces, batch_size
         self.loader = faces.loader(batch_size // self.world_size, flip=flip, device=self.device, seed=seed,
@@ -123,7 +126,7 @@ class Trainer:
         self.amp, self.log_every, self.progress = amp, 1 if rehearsal_seconds() else log_every, progress and self.is_main
         from .live import LivePlot, in_notebook
 
-        self.live = LivePlot(name, live_every_s) if live and self.is_main and in_notebook() else None
+        self.live = LivePlot(name) if live and self.is_main and in_notebook() else None
         self.state = TrainState()
         self._rng = None  # every process's RNG state at the last checkpoint (several processes)
         self.peak_memory_gib: list = []  # every process's peak CUDA memory at the last log point
@@ -136,10 +139,6 @@ class Trainer:
     def set_epoch_images(self, images: int) -> None:
         """Make an epoch `images` images from here on (tools that time a few steps of a long epoch)."""
         self.per_epoch = max(1, images // self.global_batch)
-
-    @property
-    def averaged(self) -> set:
-        return {self.average.name} if self.average else set()
 
     # ---- checkpoints -------------------------------------------------------------------------
     @property
@@ -217,8 +216,6 @@ class Trainer:
                 with autocast(self.device, self.amp):
                     logs = self.step_fn(batch, st)
                 st.step, st.batch = st.step + 1, st.batch + 1
-                if self.average is not None and self.average.when in logs:
-                    self.average.update(self.modules, st.step)
                 for k, v in logs.items():
                     pending.setdefault(k, []).append(v.detach() if torch.is_tensor(v) else v)
                 now = time.perf_counter()  # every process acts on the slowest one's clock
@@ -281,7 +278,7 @@ class Trainer:
 
     def _set_train_modes(self) -> None:
         for k, m in self.modules.items():
-            m.train(k not in self.averaged)
+            m.train(k in self.trained)
 
     def _flush(self, pending: dict, st: TrainState) -> bool:
         """Average pending logs into history; return False (and stop) on a NaN/inf loss."""
@@ -315,10 +312,8 @@ class Trainer:
         self.save()
 
     def _prepare_eval(self) -> None:
-        with torch.no_grad():
-            if self.average is not None:
-                self.average.recalibrate(self.modules)
-            if self.before_eval is not None:
+        if self.before_eval is not None:
+            with torch.no_grad():
                 self.before_eval()
 
     def sample(self) -> torch.Tensor | None:

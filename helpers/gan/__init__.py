@@ -3,7 +3,7 @@ sampling, inversion, and the weight average the training loop keeps.
 
 Model packages (helpers.models.*) take these from here, never from each other.
 """
-from ..core.average import WeightAverage, ema_update, recalibrate_batchnorm  # noqa: F401
+from ..core.average import ema_update, make_average, recalibrate_batchnorm  # noqa: F401
 from .augment import diff_augment  # noqa: F401
 from .blocks import Projection, doubling, down_stack, norm2d, num_stages, up_stack  # noqa: F401
 from .init import INITS, weights_init_normal, weights_init_xavier  # noqa: F401

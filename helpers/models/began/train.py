@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ...core.average import WeightAverage
+from ...core.average import ema_update, make_average
 from ...core import distributed
 from ...core.checkpoint import load_modules
 from ...core.modules import adam
@@ -20,8 +20,9 @@ def parts(cfg) -> dict:
     return {"began": {}}
 
 
-def make_step(D, G, eq, d_opt, g_opt, cfg: BEGANConfig):
-    """Return step(batch, state) -> logs: one simultaneous D and G update and the k_t update.
+def make_step(D, G, G_ema, eq, d_opt, g_opt, cfg: BEGANConfig):
+    """Return step(batch, state) -> logs: one simultaneous D and G update, the k_t update and the
+    weight average's (G_ema, None for none).
 
     One pass of D over [real, G(z)] gives L(x) and L(G(z)); D's gradient comes from
     L(x) - k_t L(G(z)), G's from L(G(z)) (section 3.4). The lr is multiplied by lr_decay every
@@ -49,6 +50,8 @@ def make_step(D, G, eq, d_opt, g_opt, cfg: BEGANConfig):
         distributed.average_gradients(d_opt, g_opt)  # autograd.grad: no backward hook would see these
         d_opt.step()
         g_opt.step()
+        if G_ema is not None:
+            ema_update(G_ema, G, cfg.ema, step=state.step + 1)
         lr, lf = distributed.losses(l_real, l_fake)
         eq.k.fill_(update_k(k, lr, lf, cfg.gamma, cfg.lambda_k))
         return {"l_real": lr, "l_fake": lf, "k": k, "m_global": m_global(lr, lf, cfg.gamma),
@@ -69,11 +72,11 @@ def build_trainer(cfg: BEGANConfig, faces, device, ckpt_dir, *, fixed_z: torch.T
     fixed_z = (sample_z(16, cfg.z_dim, "uniform", seed=0) if fixed_z is None else fixed_z).to(device)
     trainer_kw.setdefault("log_every", cfg.log_every)
     trainer_kw.setdefault("keep_every", cfg.keep_every)
-    trainer = Trainer("began", modules={"D": D, "G": G, "eq": eq}, optimizers={"d": d_opt, "g": g_opt},
-                      step_fn=make_step(D, G, eq, d_opt, g_opt, cfg), faces=faces.head(cfg.max_images),
-                      batch_size=cfg.batch_size, epoch_images=cfg.epoch_images, seed=seed, config=cfg,
-                      device=device, ckpt_dir=ckpt_dir, channels_last=cfg.amp, amp=cfg.amp,
-                      average=WeightAverage("G", cfg.ema, when="l_fake") if cfg.ema else None,
+    nets = {"D": D, "G": G, "eq": eq, **({"G_ema": make_average(G)} if cfg.ema else {})}
+    trainer = Trainer("began", modules=nets, optimizers={"d": d_opt, "g": g_opt},
+                      step_fn=make_step(D, G, nets.get("G_ema"), eq, d_opt, g_opt, cfg),
+                      faces=faces.head(cfg.max_images), batch_size=cfg.batch_size, epoch_images=cfg.epoch_images,
+                      seed=seed, config=cfg, device=device, ckpt_dir=ckpt_dir, channels_last=cfg.amp, amp=cfg.amp,
                       sample_fn=lambda m: sampler(m)(fixed_z), **trainer_kw)
     return trainer, trainer.modules
 

@@ -1,14 +1,15 @@
 """Training the course DCGAN (notebooks/01_dcgan_face_generation.ipynb): the step and its trainer.
 
-The networks are in .nets, the losses in helpers.gan, the loop (data, modes, the weight average,
-samples, checkpoints) in helpers.core.train.
+The networks are in .nets, the losses in helpers.gan, the loop (data, modes, samples, checkpoints)
+in helpers.core.train. Every update of one iteration is written out in make_step's `step`.
 """
 from __future__ import annotations
 
 import torch
 
-from ...core.average import WeightAverage
-from ...core.modules import adam, frozen, update
+from ...core import distributed
+from ...core.average import ema_update, make_average, recalibrate_batchnorm
+from ...core.modules import adam, frozen
 from ...core.train import Trainer
 from ...gan import d_loss as gan_d_loss, diff_augment, g_loss as gan_g_loss, generate, gradient_penalty, sample_z
 from ...gan import sampler
@@ -20,12 +21,13 @@ def parts(cfg) -> dict:
     return {"dcgan": {}}
 
 
-def make_step(D, G, d_opt, g_opt, cfg: DCGANConfig):
-    """Return step(batch, state) -> logs: one D update, then (every n_critic steps for WGAN-GP) one G update.
+def make_step(D, G, G_ema, d_opt, g_opt, cfg: DCGANConfig):
+    """Return step(batch, state) -> logs: one D update, then (every n_critic steps for WGAN-GP) one G
+    update and the weight average's (G_ema, None for none).
 
     batch[0]: real faces (B, C, H, W) in [-1, 1]. D learns to tell them from G(z); G learns to make
     D call its faces real (the non-saturating loss of Goodfellow et al. 2014, or the WGAN-GP /
-    hinge losses). Logs 'g_loss' only on steps that updated G (the loop then updates G's average).
+    hinge losses).
     """
     aug = (lambda x: diff_augment(x, cfg.diffaugment)) if cfg.diffaugment else (lambda x: x)
     wgan = cfg.loss == "wgan-gp"
@@ -40,13 +42,23 @@ def make_step(D, G, d_opt, g_opt, cfg: DCGANConfig):
         if wgan:
             with torch.autocast(real.device.type, enabled=False):  # second-order gradients in fp32
                 d_loss = d_loss + cfg.gp_weight * gradient_penalty(D, real.float(), fake.detach().float())
-        logs = {"d_loss": update(d_opt, d_loss), "d_real": d_real.detach().float().mean(),
+        d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        distributed.average_gradients(d_opt)  # several processes: the global batch's gradient
+        d_opt.step()
+        logs = {"d_loss": d_loss.detach(), "d_real": d_real.detach().float().mean(),
                 "d_fake": d_fake.detach().float().mean()}
         if wgan and state.step % cfg.n_critic:
             return logs
         with frozen(D):  # G's update needs D's input gradient only, not D's weight gradients
-            d_out = D(aug(fake))
-        logs["g_loss"] = update(g_opt, gan_g_loss(cfg.loss, d_out))
+            g_loss = gan_g_loss(cfg.loss, D(aug(fake)))
+        g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        distributed.average_gradients(g_opt)
+        g_opt.step()
+        if G_ema is not None:
+            ema_update(G_ema, G, cfg.ema, step=state.step + 1)
+        logs["g_loss"] = g_loss.detach()
         return logs
 
     return step
@@ -68,14 +80,19 @@ def build_trainer(cfg: DCGANConfig, faces, device, ckpt_dir, *, fixed_z: torch.T
     schedulers = {} if cfg.lr_schedule == "none" else {
         k: torch.optim.lr_scheduler.CosineAnnealingLR(o, cfg.epochs, eta_min=cfg.lr * 0.1)
         for k, o in (("d", d_opt), ("g", g_opt))}
-    z_fn = lambda n, g: sample_z(n, cfg.z_dim, cfg.z_dist, generator=g)  # noqa: E731
-    average = WeightAverage("G", cfg.ema, z_fn, cfg.ema_bn_samples) if cfg.ema else None
+    nets, before_eval = {"D": D, "G": G}, None
+    if cfg.ema:
+        nets["G_ema"] = make_average(G)
+        z_fn = lambda n, g: sample_z(n, cfg.z_dim, cfg.z_dist, generator=g)  # noqa: E731
+        # the average's batch norm needs statistics measured with its own weights
+        before_eval = lambda: recalibrate_batchnorm(nets["G_ema"], z_fn, cfg.ema_bn_samples)  # noqa: E731
     fixed_z = (sample_z(16, cfg.z_dim, cfg.z_dist, seed=0) if fixed_z is None else fixed_z).to(device)
-    trainer = Trainer("dcgan", modules={"D": D, "G": G}, optimizers={"d": d_opt, "g": g_opt},
-                      step_fn=make_step(D, G, d_opt, g_opt, cfg), faces=faces.head(cfg.max_images),
+    trainer = Trainer("dcgan", modules=nets, optimizers={"d": d_opt, "g": g_opt},
+                      step_fn=make_step(D, G, nets.get("G_ema"), d_opt, g_opt, cfg), faces=faces.head(cfg.max_images),
                       batch_size=cfg.batch_size, epoch_images=cfg.epoch_images, seed=seed, config=cfg,
-                      device=device, ckpt_dir=ckpt_dir, channels_last=cfg.amp, amp=cfg.amp, average=average,
-                      schedulers=schedulers, sample_fn=lambda m: sampler(m)(fixed_z), **trainer_kw)
+                      device=device, ckpt_dir=ckpt_dir, channels_last=cfg.amp, amp=cfg.amp,
+                      schedulers=schedulers, sample_fn=lambda m: sampler(m)(fixed_z), before_eval=before_eval,
+                      **trainer_kw)
     return trainer, trainer.modules
 
 

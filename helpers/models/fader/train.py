@@ -6,7 +6,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ...core.modules import adam, frozen, update
+from ...core import distributed
+from ...core.modules import adam, frozen
 from ...core.train import Trainer
 from ...data.faces import to_range
 from .config import FaderConfig
@@ -72,15 +73,26 @@ def make_step(E, G, D, ae_opt, dis_opt, cfg: FaderConfig, pos_rate: torch.Tensor
         x, y = batch
         z = E(x)  # (B, C_z, s, s)
         D.train()
-        d_loss = update(dis_opt, discriminator_loss(D(z.detach()), y, pos_rate), cfg.clip_grad, D.parameters())
+        d_loss = discriminator_loss(D(z.detach()), y, pos_rate)
+        dis_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        distributed.average_gradients(dis_opt)  # several processes: the global batch's gradient is clipped
+        if cfg.clip_grad:
+            torch.nn.utils.clip_grad_norm_(D.parameters(), cfg.clip_grad)
+        dis_opt.step()
         rec = reconstruction_loss(G(z, y), x)
         lam = lambda_at(cfg, state.step)
         D.eval()  # no dropout when it judges E (official autoencoder_step)
         with frozen(D):  # the autoencoder's update needs D's input gradient only
             adv = adversarial_loss(D(z), y, pos_rate)
-        update(ae_opt, rec + lam * adv, cfg.clip_grad, ae_params)
+        ae_opt.zero_grad(set_to_none=True)
+        (rec + lam * adv).backward()
+        distributed.average_gradients(ae_opt)
+        if cfg.clip_grad:
+            torch.nn.utils.clip_grad_norm_(ae_params, cfg.clip_grad)
+        ae_opt.step()
         D.train()
-        return {"rec_loss": rec.detach(), "d_loss": d_loss, "adv_loss": adv.detach(), "lambda": lam}
+        return {"rec_loss": rec.detach(), "d_loss": d_loss.detach(), "adv_loss": adv.detach(), "lambda": lam}
 
     return step
 

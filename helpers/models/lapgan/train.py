@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from ...core.average import WeightAverage
-from ...core.distributed import average_gradients
+from ...core import distributed
+from ...core.average import ema_update, make_average, recalibrate_batchnorm
 from ...core.modules import adam, frozen
 from ...core.train import Trainer
 from ...gan import diff_augment, fake_loss, real_loss, sampler
@@ -49,15 +49,6 @@ def regularise_gradients(net: torch.nn.Module, l1: float, l2: float, clamp: floa
             p.grad.clamp_(-clamp, clamp)
 
 
-def _update(opt, loss, net, l1: float, l2: float, clamp: float) -> torch.Tensor:
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    average_gradients(opt)  # under torchrun: the global batch's gradient is the one clamped
-    regularise_gradients(net, l1, l2, clamp)
-    opt.step()
-    return loss.detach()
-
-
 def level_noise(n: int, cfg: LapGANConfig, size: int, device="cpu", generator=None) -> torch.Tensor:
     """Return the noise planes of one level: (n, noise_planes, size, size) ~ U(-1, 1)."""
     return torch.rand(n, cfg.noise_planes, size, size, generator=generator).to(device) * 2 - 1
@@ -70,8 +61,9 @@ def base_z(n: int, cfg: LapGANConfig, device="cpu", seed: int | None = None,
     return (torch.rand(n, cfg.z_dim, generator=g) * 2 - 1).to(device)
 
 
-def make_step(level: int, D, G, d_opt, g_opt, cfg: LapGANConfig):
-    """Return step(batch, state) -> logs for one pyramid level: d_iters D updates, then g_iters G updates.
+def make_step(level: int, D, G, G_ema, d_opt, g_opt, cfg: LapGANConfig):
+    """Return step(batch, state) -> logs for one pyramid level: d_iters D updates, then g_iters G
+    updates and the weight average's (G_ema, None for none).
 
     batch[0]: faces (B, C, S, S) in [-1, 1] at the finest size; the level pools them down to its own.
     Level 0 judges whole base-size images; level k judges residuals given the upsampled coarser image.
@@ -103,13 +95,26 @@ def make_step(level: int, D, G, d_opt, g_opt, cfg: LapGANConfig):
         for _ in range(cfg.d_iters):
             fake = fake_of(cond, real.shape[0], real.device)
             d_real, d_fake = judge(real, cond), judge(fake.detach(), cond)
-            logs["d_loss"] = _update(d_opt, real_loss(d_real) + fake_loss(d_fake), D, cfg.d_l1, cfg.d_l2, cfg.d_clamp)
+            d_loss = real_loss(d_real) + fake_loss(d_fake)
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            distributed.average_gradients(d_opt)  # several processes: the global batch's gradient is clamped
+            regularise_gradients(D, cfg.d_l1, cfg.d_l2, cfg.d_clamp)
+            d_opt.step()
+            logs["d_loss"] = d_loss.detach()
         logs.update(d_real=torch.sigmoid(d_real.detach()).mean(), d_fake=torch.sigmoid(d_fake.detach()).mean())
         for _ in range(cfg.g_iters):
             fake = fake_of(cond, real.shape[0], real.device)
             with frozen(D):  # G's update needs D's input gradient only
                 g_loss = real_loss(judge(fake, cond))
-            logs["g_loss"] = _update(g_opt, g_loss, G, cfg.g_l1, cfg.g_l2, cfg.g_clamp)
+            g_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            distributed.average_gradients(g_opt)
+            regularise_gradients(G, cfg.g_l1, cfg.g_l2, cfg.g_clamp)
+            g_opt.step()
+            logs["g_loss"] = g_loss.detach()
+        if G_ema is not None:
+            ema_update(G_ema, G, cfg.ema, step=state.step + 1)
         return logs
 
     return step
@@ -146,17 +151,18 @@ def build_trainer(cfg: LapGANConfig, faces, device, ckpt_dir, *, level: int = 0,
         up = upsample(downsample(resize_to(real.to(device), size)))
         noise = level_noise(len(up), cfg, size, device, torch.Generator().manual_seed(0))
         sample_fn = lambda m: up + sampler(m)(up, noise)  # noqa: E731
-    average = None
-    if cfg.ema:  # a batch-norm base's average needs statistics of its own (helpers.core.average)
-        bn_base = level == 0 and cfg.base_arch == "dcgan"
-        z_fn = (lambda n, g: base_z(n, cfg, generator=g)) if bn_base else None  # noqa: E731
-        average = WeightAverage("G", cfg.ema, z_fn, 4096 if bn_base else 0)
+    before_eval = None
+    if cfg.ema:
+        nets["G_ema"] = make_average(G)
+        if level == 0 and cfg.base_arch == "dcgan":  # a batch-norm base's average needs statistics of its own
+            z_fn = lambda n, g: base_z(n, cfg, generator=g)  # noqa: E731
+            before_eval = lambda: recalibrate_batchnorm(nets["G_ema"], z_fn, 4096)  # noqa: E731
     trainer = Trainer(f"lapgan_{level_name(cfg, level)}", modules=nets, optimizers={"d": d_opt, "g": g_opt},
-                      step_fn=make_step(level, D, G, d_opt, g_opt, cfg), faces=faces.head(cfg.max_images),
-                      batch_size=cfg.batch_size, epoch_images=cfg.epoch_images, flip=cfg.flip, seed=cfg.seed,
-                      config=cfg, extra_config={"level": level, "channels": faces.channels}, device=device,
-                      ckpt_dir=ckpt_dir, amp=cfg.amp, average=average,
-                      sample_fn=sample_fn, **trainer_kw)
+                      step_fn=make_step(level, D, G, nets.get("G_ema"), d_opt, g_opt, cfg),
+                      faces=faces.head(cfg.max_images), batch_size=cfg.batch_size, epoch_images=cfg.epoch_images,
+                      flip=cfg.flip, seed=cfg.seed, config=cfg, extra_config={"level": level, "channels": faces.channels},
+                      device=device, ckpt_dir=ckpt_dir, amp=cfg.amp, sample_fn=sample_fn, before_eval=before_eval,
+                      **trainer_kw)
     return trainer, trainer.modules
 
 

@@ -5,8 +5,9 @@ from dataclasses import asdict
 
 import torch
 
-from ...core.average import WeightAverage
-from ...core.modules import adam, frozen, update
+from ...core import distributed
+from ...core.average import ema_update, make_average
+from ...core.modules import adam, frozen
 from ...core.train import Trainer
 from ...gan import fake_loss, gradient_penalty, real_loss, sample_z, sampler, wgan_d_loss, wgan_g_loss
 from .config import EncoderConfig, GANConfig, SmileConfig
@@ -26,8 +27,9 @@ def _labels(attrs: torch.Tensor, cols: list[int]) -> torch.Tensor:
     return attrs[:, cols].float()  # (B, A)
 
 
-def make_gan_step(D, G, d_opt, g_opt, cfg: GANConfig, cols: list[int]):
-    """Return step(batch, state) -> logs: one D/critic update and, when due, one G update.
+def make_gan_step(D, G, G_ema, d_opt, g_opt, cfg: GANConfig, cols: list[int]):
+    """Return step(batch, state) -> logs: one D/critic update and, when due, one G update and the
+    weight average's (G_ema, None for none).
 
     batch: (x (B, C, H, W) in [-1, 1], attrs (B, all attributes)); `cols` picks the class columns.
     Fake classes are the batch's real labels shuffled, so real and fake share one class marginal.
@@ -56,7 +58,11 @@ def make_gan_step(D, G, d_opt, g_opt, cfg: GANConfig, cols: list[int]):
                     d_loss = d_loss + cfg.gp_weight * gradient_penalty(critic, real.float(), fake.detach().float())
         else:
             d_loss = real_loss(adv_r, cfg.smooth) + fake_loss(adv_f) + cfg.cls_weight * l_cls
-        logs = {"d_loss": update(d_opt, d_loss), "d_cls": l_cls.detach()}
+        d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        distributed.average_gradients(d_opt)  # several processes: the global batch's gradient
+        d_opt.step()
+        logs = {"d_loss": d_loss.detach(), "d_cls": l_cls.detach()}
         if cfg.loss == "wgan-clip":
             clip_weights(D, cfg.clip)
         if not is_g_step(state.step):
@@ -68,7 +74,13 @@ def make_gan_step(D, G, d_opt, g_opt, cfg: GANConfig, cols: list[int]):
             with torch.no_grad():
                 f_real = D(real, with_features=True)[2]
             g_loss = g_loss + cfg.fm_weight * feature_matching(f_real, f_fake, cfg.fm)
-        logs["g_loss"] = update(g_opt, g_loss)
+        g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        distributed.average_gradients(g_opt)
+        g_opt.step()
+        if G_ema is not None:
+            ema_update(G_ema, G, cfg.ema, step=state.step + 1)
+        logs["g_loss"] = g_loss.detach()
         return logs
 
     return step
@@ -97,12 +109,13 @@ def build_gan_trainer(cfg: GANConfig, faces, device, ckpt_dir, name: str | None 
         d_opt, g_opt = (torch.optim.RMSprop(m.parameters(), lr=cfg.lr) for m in (D, G))
     else:
         d_opt, g_opt = (adam(m.parameters(), cfg.lr, cfg.betas) for m in (D, G))
+    if cfg.ema:
+        nets["G_ema"] = make_average(G)
     z_fix, c_fix = (t.to(device) for t in fixed_inputs(cfg))
     trainer = Trainer(name, modules=nets, optimizers={"d": d_opt, "g": g_opt},
-                      step_fn=make_gan_step(D, G, d_opt, g_opt, cfg, cols), faces=faces.head(cfg.max_images),
-                      batch_size=cfg.batch_size, epoch_images=cfg.epoch_images, seed=seed, config=cfg,
-                      device=device, ckpt_dir=ckpt_dir, channels_last=cfg.amp, amp=cfg.amp,
-                      average=WeightAverage("G", cfg.ema) if cfg.ema else None,
+                      step_fn=make_gan_step(D, G, nets.get("G_ema"), d_opt, g_opt, cfg, cols),
+                      faces=faces.head(cfg.max_images), batch_size=cfg.batch_size, epoch_images=cfg.epoch_images,
+                      seed=seed, config=cfg, device=device, ckpt_dir=ckpt_dir, channels_last=cfg.amp, amp=cfg.amp,
                       sample_fn=lambda m: sampler(m)(z_fix, c_fix), **trainer_kw)
     return trainer, trainer.modules
 
@@ -150,7 +163,11 @@ def make_encoder_step(E, G, e_opt, cfg: EncoderConfig, z_dim: int, cols: list[in
             prior = sum(prior_penalty(zz) for zz in zs)
             loss = loss + cfg.prior_weight * prior
             logs["prior"] = prior.detach()
-        logs["e_loss"] = update(e_opt, loss)
+        e_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        distributed.average_gradients(e_opt)
+        e_opt.step()
+        logs["e_loss"] = loss.detach()
         return logs
 
     return step
