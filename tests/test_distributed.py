@@ -21,7 +21,9 @@ import torch
 import torch.distributed as dist
 
 from helpers.core import checkpoint as ckpt_io
-from helpers.core import distributed
+from helpers.core import distributed, global_batch
+from helpers.core import spawn
+from helpers.core.spawn import SpawnError, spawn_local
 from helpers.data.faces import FaceSet
 
 STEPS = 4
@@ -146,17 +148,17 @@ def global_batch_statistics() -> dict:
     ws, r = distributed.world_size(), distributed.rank()
     x = torch.randn(8, 3, 4, 4, generator=torch.Generator().manual_seed(5)) * 3 + 1
     mine = x[r * 8 // ws:(r + 1) * 8 // ws].clone().requires_grad_(True)
-    bn = distributed.sync_batchnorm(torch.nn.Sequential(torch.nn.BatchNorm2d(3)))
+    bn = global_batch.sync_batchnorm(torch.nn.Sequential(torch.nn.BatchNorm2d(3)))
     y = bn(mine)
     flat = mine.flatten(1)
-    mean, var = distributed.batch_mean(flat), distributed.batch_var(flat)
+    mean, var = global_batch.batch_mean(flat), global_batch.batch_var(flat)
     (y.pow(3).mean() + mean.pow(2).sum() + var.pow(2).sum()).backward()  # a local mean, as the losses
     return {"y": y.detach(), "grad": mine.grad / ws, "mean": mean.detach(), "var": var.detach(),
             "running": [t.clone() for t in bn.state_dict().values()]}
 
 
 def worker(root):
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])  # distributed.spawn_local's
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])  # spawn_local's
     torch.set_num_threads(1)
     writes = []
     if rank == 1:
@@ -212,9 +214,9 @@ def two_ranks(tmp_path_factory):
         with built(CASES["dcgan"], root / "one") as (trainer, _):
             trainer.fit(10**6, steps=2)
         try:
-            distributed.spawn_local(worker, 2, str(root))
+            spawn_local(worker, 2, str(root))
             return torch.load(root / "results.pt", weights_only=False), root
-        except distributed.SpawnError as err:
+        except SpawnError as err:
             if err.signal is None or attempt == 2:
                 raise
             warnings.warn(f"the 2-process worker died ({err}); running it once more")
@@ -302,8 +304,8 @@ def test_sync_batchnorm_keeps_the_parameters_and_is_plain_batch_norm_in_one_proc
                               torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 5), torch.nn.BatchNorm1d(5)))
     plain = copy.deepcopy(net)
     params, keys = list(net.parameters()), list(net.state_dict())
-    distributed.sync_batchnorm(net)
-    assert isinstance(net[1], distributed.SyncBatchNorm) and isinstance(net[3][2], distributed.SyncBatchNorm)
+    global_batch.sync_batchnorm(net)
+    assert isinstance(net[1], global_batch.SyncBatchNorm) and isinstance(net[3][2], global_batch.SyncBatchNorm)
     assert all(p is q for p, q in zip(params, net.parameters())) and list(net.state_dict()) == keys
     x = torch.randn(8, 3, 8, 8)
     assert torch.equal(net(x), plain(x))
@@ -324,8 +326,8 @@ def dies_on_rank_1(how):
 @pytest.mark.parametrize("how, said", [("abort", ["ended by SIGABRT", "Fatal Python error: Aborted"]),
                                        ("raise", ["exited with code 1", "ValueError: a worker's own error"])])
 def test_a_failed_rank_is_named_with_how_it_ended_and_its_last_output(how, said):
-    with pytest.raises(distributed.SpawnError) as err:
-        distributed.spawn_local(dies_on_rank_1, 2, how)
+    with pytest.raises(SpawnError) as err:
+        spawn_local(dies_on_rank_1, 2, how)
     first, *rest = str(err.value).splitlines()
     assert first.startswith("rank 1 of 2 ") and said[0] in first
     assert said[1] in "\n".join(rest) and "rank 1 about to fail" in "\n".join(rest)
@@ -343,7 +345,7 @@ def test_the_first_line_of_a_spawn_error_is_the_cpp_exception_when_there_is_one(
     out.write_text("step 3\n")
     result = RunProcsResult(failures={1: ProcessFailure(1, 123, -int(signal.SIGABRT), str(tmp_path / "none.json"))},
                             stderrs={1: str(err)}, stdouts={1: str(out)})
-    spawn_error = distributed._failure(result, 2)
+    spawn_error = spawn._failure(result, 2)
     assert (spawn_error.rank, spawn_error.signal) == (1, "SIGABRT")
     first = str(spawn_error).splitlines()[0]
     assert first == "rank 1 of 2 ended by SIGABRT: what():  [pair.cc:589] Read error [127.0.0.1]:3977: Connection reset by peer"

@@ -3,7 +3,6 @@ model's failure recorded without stopping the others."""
 import json
 
 import pytest
-import torch
 
 from helpers.tools import gpu_check
 from helpers.data.rehearsal import write_celeba_sized, write_lfw_sized

@@ -22,24 +22,18 @@ process applies the gradient of the global batch's loss (as NVlabs' StyleGAN3 tr
 The cost is that communication does not overlap the backward pass. The Trainer broadcasts rank 0's
 weights at start; tests/test_golden.py checks that every model's optimiser steps follow an averaging.
 
-Batch norm: `sync_batchnorm` swaps every batch norm of the trained networks for one whose training
-statistics are those of the global batch, as one GPU with the whole batch computes them: on CUDA
-`torch.nn.SyncBatchNorm` (NCCL), elsewhere this module's `SyncBatchNorm` (torch's refuses CPU
-tensors; this one works on any device and backend). It costs two small collectives per layer and
-step, each a point where processes wait for each other: `prepare(..., sync_bn=False)` keeps each
-process's own statistics instead (a run setting).
-`batch_mean` / `batch_var` do the same for losses built on batch moments (feature matching).
+Batch norm over the global batch (`prepare(..., sync_bn=True)`, the default) and the moments of
+losses built on batch statistics live in helpers.core.global_batch; starting processes on one
+machine (tests, benchmarks) in helpers.core.spawn.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn as nn
 
 _CONTROL = None  # a gloo group for CPU-side agreements when the data group is NCCL (no GPU sync per step)
 _STOP: list[int] = []  # signals received (install_stop_signals)
@@ -105,77 +99,6 @@ def session(device: str | None = None):
     shutdown()
 
 
-class SpawnError(RuntimeError):
-    """A process started by spawn_local failed: `rank`, `signal` (its name when a signal ended it, else
-    None); the message names the error and carries the end of that process's output."""
-
-    def __init__(self, message: str, rank: int, signal: str | None):
-        super().__init__(message)
-        self.rank, self.signal = rank, signal
-
-
-def spawn_local(fn, nproc: int, *args) -> None:
-    """Run fn(*args) in nproc fresh processes on this machine that form one process group, as torchrun
-    would start them (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set in each).
-
-    Started by torchrun's own launcher (torch.distributed.elastic): each process's output is shown
-    here as it comes (prefixed with its rank) and kept in a log file, so when one dies, even from a
-    signal such as SIGABRT inside a C++ library, the SpawnError raised here says which rank, how,
-    and the last lines it wrote (with the Python stack of every thread, from faulthandler).
-    """
-    import socket
-    import tempfile
-
-    from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std, start_processes
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    envs = {r: dict(RANK=str(r), WORLD_SIZE=str(nproc), LOCAL_RANK=str(r), LOCAL_WORLD_SIZE=str(nproc),
-                    MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)) for r in range(nproc)}
-    with tempfile.TemporaryDirectory(prefix="spawn_local_") as logs:
-        ctx = start_processes("spawn_local", _local_process, {r: (fn, args) for r in range(nproc)}, envs,
-                              DefaultLogsSpecs(log_dir=logs, redirects=Std.ALL, tee=Std.ALL))
-        try:
-            result = ctx.wait(period=0.1)
-        finally:
-            ctx.close()
-        if result.failures:  # wait() without a timeout returns only when all ended or one failed
-            raise _failure(result, nproc)
-
-
-def _local_process(fn, args) -> None:
-    import faulthandler
-    import traceback
-
-    faulthandler.enable(all_threads=True)  # a fatal signal prints every thread's Python stack first
-    try:
-        fn(*args)
-    except BaseException:
-        traceback.print_exc()  # into this rank's log, which the parent's SpawnError quotes
-        raise
-
-
-def _last_lines(path: str | None, n: int) -> list[str]:
-    if not path or not os.path.exists(path):
-        return []
-    return [line.rstrip() for line in Path(path).read_text(errors="replace").splitlines() if line.strip()][-n:]
-
-
-def _failure(result, nproc: int, lines: int = 25) -> SpawnError:
-    """The SpawnError for the first rank that failed: how, and the last lines of its output."""
-    r, failure = min(result.failures.items())  # the launcher reports the first to fail
-    sig = failure.signal_name() if failure.exitcode < 0 else None
-    how = f"ended by {sig}" if sig else f"exited with code {failure.exitcode}"
-    err, out = _last_lines(result.stderrs.get(r), lines), _last_lines(result.stdouts.get(r), lines)
-    # the line that names the error goes first (a C++ exception's what(), else Python's): CI summaries show it
-    marks = ("what():", "terminate called", "Error", "error")
-    said = [line for line in err if not line.lstrip().startswith("File ")]  # not stack frames
-    key = next((line for m in marks for line in reversed(said) if m in line), (err or out or [""])[-1])
-    return SpawnError(f"rank {r} of {nproc} {how}: {key.strip()}\n--- its last output (stderr, then stdout) ---\n"
-                      + "\n".join(err + out), r, sig)
-
-
 @contextlib.contextmanager
 def local_first():
     """Inside, each node's local rank 0 runs first and the others after it (e.g. building a cache)."""
@@ -212,6 +135,8 @@ def prepare(modules: dict, trained: set, sync_bn: bool = True) -> None:
     """Make a trainer's modules one run over the processes: batch norm of the `trained` ones over the
     global batch unless not `sync_bn` (the weight average keeps plain batch norm: only rank 0 samples
     from it), and rank 0's weights everywhere."""
+    from .global_batch import sync_batchnorm
+
     if world_size() > 1:
         for k in sorted(trained) if sync_bn else ():
             sync_batchnorm(modules[k])
@@ -317,117 +242,6 @@ def split_rng(device, saved: list | None = None) -> None:
         g = torch.Generator()
         g.set_state(torch.get_rng_state())
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)) + rank())
-
-
-# ---- batch statistics of the global batch --------------------------------------------------------
-class _AllSum(torch.autograd.Function):
-    """Sum over processes. Every process's loss depends on every process's input through the sum,
-    so the gradient of an input is the sum of all processes' gradients of the output."""
-
-    @staticmethod
-    def forward(ctx, t):
-        t = t.clone(memory_format=torch.contiguous_format)
-        dist.all_reduce(t)
-        return t
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _AllSum.apply(grad)
-
-
-def batch_mean(x: torch.Tensor) -> torch.Tensor:
-    """Return x.mean(0) over the global batch (every process's rows); differentiable. x: (B, ...)."""
-    if world_size() == 1:
-        return x.mean(0)
-    return _AllSum.apply(x.sum(0)) / (x.shape[0] * world_size())  # the loader gives every process the same share
-
-
-def batch_var(x: torch.Tensor) -> torch.Tensor:
-    """Return x.var(0) (unbiased) over the global batch; differentiable. x: (B, ...)."""
-    if world_size() == 1:
-        return x.var(0)
-    n = x.shape[0] * world_size()
-    return batch_mean((x - batch_mean(x)).pow(2)) * (n / (n - 1))
-
-
-class _GlobalBatchNorm(torch.autograd.Function):
-    """Batch norm of x (B, C, ...) with the statistics of every process's rows, and its gradient
-    (the batch-norm backward with the two per-channel sums taken over all processes). Returns
-    (y, mean, biased var); the statistics carry no gradient (they feed the running averages)."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, eps):
-        dims, shape = [0, *range(2, x.dim())], [1, -1] + [1] * (x.dim() - 2)
-        _, mean_r, invstd_r = torch.native_batch_norm(x, None, None, None, None, True, 0.0, eps)  # fused stats
-        count = torch.full_like(mean_r[:1], x.numel() / x.shape[1])
-        stats = [torch.empty(2 * len(mean_r) + 1, device=x.device) for _ in range(world_size())]
-        dist.all_gather(stats, torch.cat([mean_r, invstd_r.pow(-2) - eps, count]))
-        means, variances, counts = torch.stack(stats).split([len(mean_r), len(mean_r), 1], dim=1)
-        n = counts.sum()
-        mean = (counts * means).sum(0) / n  # exact pairwise combination (Chan et al.)
-        var = (counts * (variances + (means - mean).pow(2))).sum(0) / n
-        invstd = torch.rsqrt(var + eps)
-        scale = invstd * weight if weight is not None else invstd
-        shift = (bias if bias is not None else 0) - mean * scale
-        ctx.save_for_backward(x, weight, mean, invstd)
-        ctx.n, ctx.dims, ctx.shape = float(n), dims, shape
-        ctx.mark_non_differentiable(mean, var)
-        return torch.addcmul(shift.view(shape), x, scale.view(shape)), mean, var
-
-    @staticmethod
-    def backward(ctx, grad, _mean, _var):
-        x, weight, mean, invstd = ctx.saved_tensors
-        dims, shape, n = ctx.dims, ctx.shape, ctx.n
-        sum_g = grad.sum(dims)
-        sum_gxhat = ((grad * x).sum(dims) - mean * sum_g) * invstd  # sum of grad * normalised x
-        both = torch.cat([sum_g, sum_gxhat])
-        dist.all_reduce(both)  # every process's loss depends on this one's rows through the statistics
-        g1, g2 = both.split(len(mean))
-        a = invstd * weight if weight is not None else invstd
-        b = -a * invstd * g2 / n
-        c = -a * g1 / n - b * mean
-        dx = torch.addcmul(torch.addcmul(c.view(shape), x, b.view(shape)), grad, a.view(shape))
-        return dx, sum_gxhat if weight is not None else None, sum_g if weight is not None else None, None
-
-
-class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
-    """Batch norm that normalises with the global batch's statistics in training (one process, or
-    eval mode: the ordinary batch norm). Any input (B, C, ...); parameters and buffers as BatchNorm.
-    One all-gather forward and one all-reduce backward per layer; no double backward (critics
-    with a gradient penalty use layer norm)."""
-
-    def _check_input_dim(self, x):
-        if x.dim() < 2:
-            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and world_size() > 1):
-            return super().forward(x)
-        # fp32 statistics and arithmetic under bf16 autocast, as batch norm does
-        y, mean, var = _GlobalBatchNorm.apply(x.float(), self.weight, self.bias, self.eps)
-        if self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-                n = x.numel() / x.shape[1] * world_size()
-                self.running_mean.lerp_(mean, m)
-                self.running_var.lerp_(var * n / (n - 1), m)
-        return y.to(x.dtype)
-
-
-def sync_batchnorm(module: nn.Module) -> nn.Module:
-    """Return module with every batch norm inside replaced by a SyncBatchNorm holding the very same
-    parameters and buffers (optimisers built before keep working); same state_dict keys."""
-    for name, child in module.named_children():
-        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, SyncBatchNorm):
-            new = SyncBatchNorm(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
-            new.weight, new.bias = child.weight, child.bias
-            for key in ("running_mean", "running_var", "num_batches_tracked"):
-                setattr(new, key, getattr(child, key))
-            setattr(module, name, new.train(child.training))
-        else:
-            sync_batchnorm(child)
-    return module
 
 
 # ---- preemption ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import tempfile
 import torch
 
 from ..core import distributed, paths
+from ..core.spawn import spawn_local
 from ..core.runtime import machine, seed_everything
 from ..eval.report import markdown_table
 
@@ -31,7 +32,7 @@ LABELS = {"one run": "", "local bn": ", each process's batch norm", "apart": ", 
 
 
 def rank_speed(procs: int, threads: int, kind: str, steps: int, warmup: int, batch: int, out: str) -> None:
-    """One process of a set-up (started by distributed.spawn_local): time `steps` DCGAN-64 steps after
+    """One process of a set-up (started by spawn_local): time `steps` DCGAN-64 steps after
     `warmup`; rank 0 writes img/s to out ('apart': every process trains batch / procs alone and
     writes its own img/s)."""
     if kind == "apart":  # one process group each: no group is formed
@@ -64,7 +65,7 @@ def measure(procs: int, threads: int, kind: str, steps: int, warmup: int, batch:
     """Return images/s of one set-up, run in fresh processes (the sum over processes when 'apart')."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "speed.json")
-        distributed.spawn_local(rank_speed, procs, procs, threads, kind, steps, warmup, batch, out)
+        spawn_local(rank_speed, procs, procs, threads, kind, steps, warmup, batch, out)
         files = [f"{out}.{r}" for r in range(procs)] if kind == "apart" else [out]
         total = 0.0
         for f in files:

@@ -36,13 +36,14 @@ import os
 import shutil
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from ..core import distributed, paths
+from ..core.spawn import spawn_local
 from ..core.runtime import get_device, machine, seed_everything
 from ..models import MODELS
 
@@ -272,7 +273,7 @@ def main(argv=None) -> int:
     p.add_argument("--nproc", type=int, default=1, help="processes (one per GPU), each trainer's batch split over them")
     a = p.parse_args(argv)
     if a.nproc > 1 and "RANK" not in os.environ:  # launch the processes here, as torchrun would
-        distributed.spawn_local(main, a.nproc, argv)
+        spawn_local(main, a.nproc, argv)
         report = json.loads((Path(a.out) / "gpu_check.json").read_text())
     else:
         with distributed.session(a.device) as device:

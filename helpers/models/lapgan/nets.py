@@ -18,7 +18,6 @@ unbounded (in practice within [-2, 2]).
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn as nn

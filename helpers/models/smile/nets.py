@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...core.distributed import batch_mean, batch_var
+from ...core.global_batch import batch_mean, batch_var
 from ...gan import INITS, Projection, doubling, down_stack, num_stages, up_stack
 
 
