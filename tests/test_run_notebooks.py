@@ -18,17 +18,39 @@ def tiny_notebook(path, body):
     return path
 
 
-def test_runs_with_the_profile_and_writes_executed_copies(tmp_path, monkeypatch):
-    monkeypatch.setenv("FACEGAN_PROFILE", "smoke")  # restored afterwards: main() sets it for the kernels
+def test_runs_with_the_profile_parameter_and_writes_executed_copies(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FACEGAN_PROFILE", "demo")  # a stray variable loses to --profile; restored afterwards
     monkeypatch.setattr(paths, "OUTPUTS", tmp_path / "outputs")
     monkeypatch.setattr(paths, "ASSETS", tmp_path / "assets")
     good = tiny_notebook(tmp_path / "07_ok.ipynb", "import helpers as H\nprint(H.setup(profile=profile).profile)")
     bad = tiny_notebook(tmp_path / "08_bad.ipynb", "raise RuntimeError('broken on purpose')")
     assert run_notebooks.main([str(good), str(bad), "--profile", "smoke"]) == 1  # one failed ...
-    executed = tmp_path / "outputs" / "07_ok" / "07_ok.ipynb"
-    assert executed.is_file()  # ... but the other still ran and was written
-    out = json.loads(executed.read_text())["cells"][1]["outputs"][0]["text"]
-    assert "smoke" in "".join(out)
+    assert "FACEGAN_PROFILE ignored" in capsys.readouterr().out
+    executed = json.loads((tmp_path / "outputs" / "07_ok" / "07_ok.ipynb").read_text())  # ... the other was written
+    injected = executed["cells"][1]
+    assert "injected-parameters" in injected["metadata"]["tags"] and "profile = \"smoke\"" in "".join(injected["source"])
+    assert "".join(executed["cells"][2]["outputs"][0]["text"]).splitlines()[-1] == "smoke"  # nothing overrode it
+
+
+def test_a_notebook_published_in_place_keeps_no_injected_cell(tmp_path, monkeypatch):
+    nb = tiny_notebook(tmp_path / "07_ok.ipynb", "print(profile)")
+    assert run_notebooks.main([str(nb), "--profile", "smoke", "--inplace"]) == 0
+    cells = json.loads(nb.read_text())["cells"]
+    assert len(cells) == 2 and "".join(cells[1]["outputs"][0]["text"]) == "smoke\n"
+
+
+def test_setup_says_what_the_environment_overrides(monkeypatch, capsys):
+    from helpers.core import runtime
+
+    monkeypatch.setenv("FACEGAN_PROFILE", "smoke")
+    monkeypatch.setenv("FACEGAN_REHEARSE", "")
+    assert runtime.setup(profile="auto").profile == "smoke"
+    assert "profile smoke, from FACEGAN_PROFILE (the notebook's cell says 'auto')" in capsys.readouterr().out
+    monkeypatch.setenv("FACEGAN_REHEARSE", "30")
+    assert any("from FACEGAN_REHEARSE" in line for line in runtime.environment_overrides("smoke"))
+    monkeypatch.delenv("FACEGAN_PROFILE")
+    monkeypatch.setenv("FACEGAN_REHEARSE", "")
+    assert not any("profile" in line for line in runtime.environment_overrides("demo"))
 
 
 def test_unknown_notebook_name():

@@ -5,6 +5,7 @@ import contextlib
 import os
 import platform
 import random
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,9 @@ import torch
 
 from .config import PROFILES
 
-# Tests export FACEGAN_PROFILE=smoke; notebook kernels inherit it, so it wins over the cell.
+# nbval runs the committed notebooks as they are, so the tests' profile can only reach a kernel from
+# the environment: FACEGAN_PROFILE=smoke (conftest.py) wins over the notebook's cell, and setup() says
+# so. papermill (make run / publish) sets the `profile` parameter instead.
 PROFILE_ENV = "FACEGAN_PROFILE"
 
 
@@ -120,8 +123,34 @@ class Session:
         return f"Session(device={self.device.type}, profile={self.profile}, seed={self.seed}, torch={torch.__version__})"
 
 
+def environment_overrides(profile: str = "auto") -> list[str]:
+    """Return one line per setting the environment changes behind a notebook's back (the profile,
+    a rehearsal's caps, moved folders, python -O), each naming its variable; [] when none does."""
+    from . import paths
+    from .config import REHEARSAL_EPOCHS, REHEARSE_ENV, rehearsal_seconds
+
+    lines = []
+    forced = os.environ.get(PROFILE_ENV)
+    if forced and forced != profile:
+        lines.append(f"profile {forced}, from {PROFILE_ENV} (the notebook's cell says {profile!r})")
+    if rehearsal_seconds() is not None:
+        lines.append(f"rehearsal, from {REHEARSE_ENV}: every training run capped at {rehearsal_seconds():g} s and "
+                     f"{REHEARSAL_EPOCHS} epochs, evaluation sizes capped")
+    for var, path in (("FACEGAN_DATA", paths.DATA), ("FACEGAN_CHECKPOINTS", paths.CHECKPOINTS),
+                      ("FACEGAN_OUTPUTS", paths.OUTPUTS)):
+        if os.environ.get(var):
+            lines.append(f"{path.name}/ at {path}, from {var}")
+    if sys.flags.optimize:
+        lines.append("python -O (PYTHONOPTIMIZE): the notebook's assert checks are skipped")
+    return lines
+
+
 def setup(seed: int = 0, profile: str = "auto", data: str = "synthetic", device: str | None = None) -> Session:
-    """Seed everything, pick the device and profile, set plot defaults; return a Session."""
+    """Seed everything, pick the device and profile, set plot defaults; return a Session.
+
+    Prints one line for each setting the environment overrides (environment_overrides)."""
+    for line in environment_overrides(profile):
+        print(line)
     seed_everything(seed)
     import matplotlib
 

@@ -1,10 +1,11 @@
 """Execute notebooks headless with papermill: `python -m helpers.tools.run_notebooks [--profile demo] [NB ...]`.
 
-The profile reaches each kernel through FACEGAN_PROFILE (so no injected parameters cell). Executed
-copies go to outputs/<notebook>/<notebook>.ipynb, or back into notebooks/ with --inplace (`make
-publish`: then the figures and metrics.json are copied to assets/<notebook>/ and the README's
-results table is regenerated from them).
-`--data PATH` sets each notebook's `data` parameter (papermill injects it after the parameters cell).
+`--profile` and `--data PATH` set each notebook's `profile` and `data` parameters (papermill injects
+them in a cell after the parameters cell; a FACEGAN_PROFILE in the environment is dropped, so the
+parameter is what runs). Executed copies go to outputs/<notebook>/<notebook>.ipynb, or back into
+notebooks/ with --inplace (`make publish`: without the injected cell, so the committed notebook's
+own parameters cell is the one a reader edits; the figures and metrics.json are copied to
+assets/<notebook>/ and the README's results table is regenerated from them).
 `--real` (`make publish-real DATA=...`): a run on real faces, into outputs/real/<data folder>/; each
 notebook's metrics.json and its figures of generated faces only (GENERATED_FIGURES: never a photo, nor
 a face rebuilt from one) go to assets/real/<data folder>/<notebook>/, and the README's real-faces
@@ -24,6 +25,16 @@ from pathlib import Path
 
 from ..core import paths
 from ..core.config import REHEARSE_ENV
+from ..core.runtime import PROFILE_ENV
+
+
+def drop_injected_cell(path: Path) -> None:
+    """Remove papermill's injected-parameters cell from an executed notebook (published in place)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    nbformat.write(nb, path)
 
 
 def notebooks(names: list[str]) -> list[Path]:
@@ -123,10 +134,11 @@ def main(argv=None) -> int:
         real_name = Path(args.data).expanduser().resolve().name
         outputs = paths.OUTPUTS / "real" / real_name
         os.environ["FACEGAN_OUTPUTS"] = str(outputs)
-    os.environ["FACEGAN_PROFILE"] = args.profile
+    if os.environ.pop(PROFILE_ENV, None):
+        print(f"{PROFILE_ENV} ignored: the notebooks run with profile={args.profile!r} (--profile)")
     if args.data is not None and Path(args.data).expanduser().exists():
         args.data = str(Path(args.data).expanduser().resolve())  # kernels run inside notebooks/
-    params = {} if args.data is None else {"data": args.data}
+    params = {"profile": args.profile, **({} if args.data is None else {"data": args.data})}
     failed = []
     for nb in nbs:
         out = nb if args.inplace else outputs / nb.stem / nb.name
@@ -136,6 +148,8 @@ def main(argv=None) -> int:
         try:
             papermill.execute_notebook(str(nb), str(out), cwd=str(paths.NOTEBOOKS), kernel_name="python3",
                                        parameters=params, progress_bar=False, log_output=False)
+            if args.inplace:
+                drop_injected_cell(out)
             if args.inplace and args.profile != "smoke":  # make publish: what the README shows and tabulates
                 publish(nb.stem)
             if real_name:
