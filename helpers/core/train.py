@@ -10,11 +10,10 @@ however large the data set, so samples, metrics and checkpoints come at the same
 200,000 faces. The loop owns: the data stream (resumable at any batch), device placement, bf16
 autocast, train/eval modes (train for the networks an optimiser trains, eval for every other one:
 a weight average, a frozen network), the progress bar and live plot, fixed-input sample grids,
-atomic checkpoints (each epoch, at a time-budget stop, every `save_every_minutes` of
-training, on SIGTERM when the run installed helpers.core.distributed.install_stop_signals), exact
-resume, best-metric checkpoints, and stopping cleanly on a NaN/inf loss. A step never reads data
-and never samples; the step, not the loop, makes every update: its optimisers' zero_grad, backward,
-gradient averaging, clipping and step, and the weight average's update (see models/<name>/train.py).
+atomic checkpoints (each epoch, at a time-budget stop, every `save_every_minutes`, on SIGTERM when
+the run installed distributed.install_stop_signals), exact resume, best-metric checkpoints, and a
+clean stop on a NaN/inf loss. A step never reads data and never samples; it makes every update
+itself (zero_grad, backward, averaging, clip, step, ema_update: see models/<name>/train.py).
 
 Under torchrun the same loop runs in every process (helpers.core.distributed). `batch_size` is the
 global batch: each of N processes takes its batch_size / N share of every global batch, and the
@@ -36,7 +35,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt_io
 from . import distributed
-from .config import field_defaults, rehearsal_budget, rehearsal_seconds, run_keys
+from .config import REHEARSE_ENV, field_defaults, rehearsal_budget, rehearsal_seconds, run_keys
 from .modules import eval_mode
 from .runtime import autocast, bf16_native
 
@@ -86,8 +85,7 @@ class Trainer:
     def __init__(self, name: str, *, modules: dict, optimizers: dict, step_fn: Callable, faces, batch_size: int,
                  config, device, ckpt_dir: str | Path | None = None, extra_config: dict | None = None,
                  epoch_images: int | None = None, flip: bool = False, seed: int = 0, channels_last: bool = False,
-                 sample_fn: Callable | None = None,
-                 epoch_end_fn: Callable | None = None, before_eval: Callable | None = None,
+                 sample_fn: Callable | None = None, epoch_end_fn: Callable | None = None, before_eval: Callable | None = None,
                  keep_best: dict | None = None, schedulers: dict | None = None, amp: bool = True,
                  log_every: int = 10, live: bool = True, progress: bool = True,
                  keep_every: int = 0, save_every_minutes: float | None = None, sync_bn: bool = True):
@@ -200,7 +198,11 @@ class Trainer:
         else:
             distributed.split_rng(self.device)
         st = self.state
-        epochs, max_seconds = rehearsal_budget(epochs, max_seconds, start_epoch=st.epoch, start_seconds=st.seconds)
+        capped = rehearsal_budget(epochs, max_seconds, start_epoch=st.epoch, start_seconds=st.seconds)
+        if capped != (epochs, max_seconds) and self.is_main:
+            print(f"{self.name}: rehearsal ({REHEARSE_ENV}): {capped[0]} epochs and {capped[1]:.0f} s at most, "
+                  "a log point every step")
+        epochs, max_seconds = capped
         if st.epoch >= epochs or (max_seconds is not None and st.seconds >= max_seconds):
             st.stopped = st.stopped or "done"
             return st
