@@ -14,11 +14,12 @@ NB      ?=
 DATA    ?=
 DATA_ARG = $(if $(DATA),--data $(DATA),)
 
-.PHONY: run test test-browser chromium app lab bench bench-quality bench-ddp data publish publish-real rehearse gpu-check train clean-cache help
+.PHONY: run test test-browser chromium app lab bench bench-quality bench-ddp data publish publish-real rehearse gpu-check train align clean-cache help
 
 help:
 	@echo "make run | test | test-browser | app NB=NN | lab | bench | bench-quality | bench-ddp | data | publish |"
-	@echo "     rehearse | gpu-check | train MODEL=dcgan [PROFILE=full DATA=data/celeba NPROC=8] (see README)"
+	@echo "     rehearse | gpu-check | train MODEL=dcgan [PROFILE=full DATA=data/celeba NPROC=8] |"
+	@echo "     align IN=photos OUT=aligned (see README)"
 
 # A fresh venv whenever the requirements change; torch is pinned there (2.13.0: CPU build here,
 # CUDA build on a GPU machine).
@@ -113,6 +114,14 @@ train: $(STAMP)
 	@test -n "$(MODEL)" || { echo "usage: make train MODEL=dcgan|fader|smile|began|lapgan [PROFILE=full] [DATA=data/celeba] [NPROC=8]"; exit 2; }
 	$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) -m helpers.tools.train --model $(MODEL) --profile $(PROFILE) \
 		$(DATA_ARG) $(TRAIN_ARGS)
+
+# A folder of ordinary photos as CelebA-aligned faces (dlib landmarks, one similarity transform):
+# OUT/<same relative path>.png at 178x218 and OUT/align_report.json (helpers/data/align.py).
+IN  ?=
+OUT ?=
+align: $(STAMP)
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make align IN=folder/of/photos OUT=folder/for/the/aligned/faces"; exit 2; }
+	$(BIN)/python -m helpers.data.align "$(IN)" "$(OUT)"
 
 clean-cache:
 	rm -rf data/cache

@@ -43,17 +43,20 @@ def _models_dirs() -> list[Path]:
     return [Path(p) / "models" for p in (spec.submodule_search_locations or [])] if spec else []
 
 
+def model_file(file: str, who: str = "the identity judge") -> Path:
+    """Return the path of one of dlib's model files (e.g. 'shape_predictor_68_face_landmarks.dat')
+    in the face_recognition_models wheel; JudgeMissing (naming `who` needs it) when it is absent."""
+    dirs = _models_dirs()
+    path = next((d / file for d in dirs if (d / file).is_file()), None)
+    if path is None:
+        why = "is not installed" if not dirs else f"has no {file} in {', '.join(map(str, dirs))}"
+        raise JudgeMissing(f"{who} needs dlib's models from face_recognition_models, which {why}: run {INSTALL_HINT}")
+    return path
+
+
 def model_paths() -> dict[str, Path]:
     """Return {'landmarks': path, 'resnet': path}: dlib's models in the face_recognition_models wheel."""
-    dirs, found = _models_dirs(), {}
-    for name, file in MODEL_FILES.items():
-        path = next((d / file for d in dirs if (d / file).is_file()), None)
-        if path is None:
-            why = "is not installed" if not dirs else f"has no {file} in {', '.join(map(str, dirs))}"
-            raise JudgeMissing(f"the identity judge needs dlib's models from face_recognition_models, which {why}: "
-                               f"run {INSTALL_HINT}")
-        found[name] = path
-    return found
+    return {name: model_file(file) for name, file in MODEL_FILES.items()}
 
 
 def _model(name: str):
