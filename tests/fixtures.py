@@ -68,3 +68,21 @@ def make_folder(root: Path, n_people: int = 3, per_person: int = 4) -> Path:
             face_image(k, 250, 250).save(d / f"Person_{p}_{j:04d}.{'png' if j % 2 else 'jpg'}")
             k += 1
     return root
+
+
+def astronaut(size: int | None = None) -> Image.Image:
+    """scikit-image's public-domain astronaut photo (Eileen Collins, NASA; 512x512, one frontal face
+    with an 88 px box), optionally resized to size x size: a real face without a file in the repository."""
+    from skimage.data import astronaut as photo
+
+    img = Image.fromarray(photo())
+    return img if size is None else img.resize((size, size), Image.LANCZOS)
+
+
+def png_bytes(img) -> bytes:
+    """Return a PIL image or a uint8 (H, W[, 3]) array as PNG bytes (what an upload box receives)."""
+    import io
+
+    buf = io.BytesIO()
+    (img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))).save(buf, format="PNG")
+    return buf.getvalue()

@@ -16,6 +16,9 @@ from helpers.eval.oracle import AttributeOracle
 from helpers.eval.panel import Judges
 from helpers.models import fader
 from helpers.models.fader import ui as fader_widgets
+from helpers.ui import widgets
+
+from .fixtures import astronaut, png_bytes
 
 ATTRS = ("Smiling", "Male", "Eyeglasses")
 
@@ -293,7 +296,7 @@ def image_bytes(fmt, size=(40, 24), mode="RGB"):
 
 @pytest.mark.parametrize("fmt,mode", [("PNG", "RGB"), ("JPEG", "RGB"), ("PNG", "L"), ("PNG", "RGBA")])
 def test_upload_is_decoded_centre_cropped_and_resized(fmt, mode):
-    x = H.widgets.decode_upload(image_bytes(fmt, mode=mode), 16)[None]
+    x = H.widgets.decode_upload(image_bytes(fmt, mode=mode), 16, align=False)[None]
     assert x.shape == (1, 3, 16, 16) and x.min() >= -1 and x.max() <= 1
     if mode == "RGB":  # 40x24 -> the centre 24x24 (columns 8..31): blue apart from thin bands
         assert x[0, 2].mean() > 0.5 and x[0, 0].mean() < 0
@@ -308,10 +311,21 @@ def test_a_bad_upload_says_what_to_use(nets):
 
 def test_render_upload_changes_with_the_attribute_values(nets):
     data = image_bytes("PNG")
-    a, _ = fader_widgets.render_upload(nets, data, [0, 0, 0], 16)
-    b, _ = fader_widgets.render_upload(nets, data, [0, 2, 0], 16)
+    a, _ = fader_widgets.render_upload(nets, data, [0, 0, 0], 16, align=False)
+    b, _ = fader_widgets.render_upload(nets, data, [0, 2, 0], 16, align=False)
     assert a.shape == (20, 38, 3) and not np.array_equal(a, b)
     assert np.array_equal(a[:, :19], b[:, :19])  # the original half stays
+
+
+def test_the_upload_is_aligned_before_it_is_edited(nets):
+    pytest.importorskip("dlib")
+    data = png_bytes(astronaut())
+    x, _own, _z, note = fader_widgets.upload_face(nets, data, 16)
+    assert note.startswith("aligned: face ") and torch.equal(x[0], widgets.read_upload(data, 16)[0])
+    plain = fader_widgets.upload_face(nets, data, 16, align=False)
+    assert plain[3].startswith("not aligned") and not torch.equal(plain[0], x)
+    with pytest.raises(ValueError, match="no face found in the upload"):
+        fader_widgets.render_upload(nets, image_bytes("PNG"), [0, 0, 0], 16)
 
 
 def test_residual_edit_at_the_own_attributes_is_the_photo_and_moves_with_the_sliders(nets):
@@ -356,8 +370,17 @@ def test_every_slider_and_the_upload_change_the_picture(nets, refine):
     c["residual"].value = True  # own attributes: the residual edit is the photo itself
     assert w.image.value != before
     before = w.image.value
-    c["upload"].set_trait("value", (upload_entry("me.png", image_bytes("PNG")),))
-    assert w.image.value != before and "your image" in w.readout.value
+    c["upload"].set_trait("value", (upload_entry("me.png", png_bytes(astronaut())),))
+    assert w.image.value != before and "your image" in w.readout.value and "aligned: face" in w.readout.value
+    before = w.image.value
+    c["align"].value = False  # the same photo, only centre-cropped
+    assert w.image.value != before and "not aligned" in w.readout.value
+    c["align"].value = True
+    c["upload"].set_trait("value", (upload_entry("bands.png", image_bytes("PNG")),))
+    assert "no face found in the upload" in w.readout.value
+    before = w.image.value
+    c["align"].value = False  # the switch reads the face-less upload again, unaligned
+    assert w.image.value != before and "not aligned" in w.readout.value
     c["upload"].set_trait("value", (upload_entry("x.png", b"junk"),))
     assert "JPEG or PNG" in w.readout.value
 

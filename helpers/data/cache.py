@@ -36,8 +36,27 @@ def crop_box(width: int, height: int, crop: int | None) -> tuple[int, int, int, 
     return left, top, left + side, top + side
 
 
-def load_image(path: Path, size: int, crop: int | None, channels: int) -> np.ndarray:
-    """Return one image as uint8 (channels, size, size): centre crop, then LANCZOS resize."""
+def crop_resize(img: Image.Image, size: int, crop: int | None) -> Image.Image:
+    """Return img's centred square of side `crop` (None: the short side) resized to size x size with
+    LANCZOS: what every cached image, an aligned photo and an upload go through."""
+    return img.resize((size, size), Image.LANCZOS, box=crop_box(img.width, img.height, crop))
+
+
+def load_image(path: Path, size: int, crop: int | None, channels: int, align: bool = False) -> np.ndarray:
+    """Return one image as uint8 (channels, size, size): centre crop, then LANCZOS resize.
+
+    align: first put the photo's face where CelebA's are (helpers.data.align, 178x218); ValueError
+    saying why when it has none.
+    """
+    if align:
+        from . import align as aligner
+
+        result = aligner.align_image(aligner.read_image(path))
+        if not result.found:
+            raise ValueError(result.message.replace("in the upload", "in the photo"))
+        img = crop_resize(result.image.convert("RGB" if channels == 3 else "L"), size, crop)
+        arr = np.asarray(img, dtype=np.uint8)
+        return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
     with Image.open(path) as img:
         full_width = img.width
         # draft() lets libjpeg decode at 1/2, 1/4 or 1/8 scale: much faster for 178x218 -> 64.
@@ -48,20 +67,19 @@ def load_image(path: Path, size: int, crop: int | None, channels: int) -> np.nda
             img.draft("RGB" if channels == 3 else "L", (int(img.width / factor), int(img.height / factor)))
         img = img.convert("RGB" if channels == 3 else "L")
         shrink = img.width / full_width  # draft may have scaled the image: scale the crop with it
-        box = crop_box(img.width, img.height, None if crop is None else round(crop * shrink))
-        img = img.resize((size, size), Image.LANCZOS, box=box)
+        img = crop_resize(img, size, None if crop is None else round(crop * shrink))
     arr = np.asarray(img, dtype=np.uint8)
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
 def _load_chunk(args) -> tuple[np.ndarray, list[int], list[str]]:
     """Worker: decode a chunk of files; unreadable files are reported, not fatal."""
-    files, size, crop, channels = args
+    files, size, crop, channels, align = args
     out = np.zeros((len(files), channels, size, size), dtype=np.uint8)
     bad, errors = [], []
     for i, f in enumerate(files):
         try:
-            out[i] = load_image(Path(f), size, crop, channels)
+            out[i] = load_image(Path(f), size, crop, channels, align)
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as err:
             bad.append(i)
             errors.append(f"{Path(f).name}: {err}")
@@ -69,18 +87,21 @@ def _load_chunk(args) -> tuple[np.ndarray, list[int], list[str]]:
 
 
 def decode_files(files: list[Path], size: int, crop: int | None, channels: int,
-                 workers: int | None = None, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                 workers: int | None = None, progress: bool = True,
+                 align: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Return (images uint8 (N, C, size, size), ok mask (N,)) decoding `files` in parallel.
 
-    Unreadable or corrupt images are skipped with one warning that counts them.
+    Unreadable or corrupt images (and with align=True, photos without a face to align) are skipped
+    with one warning that counts them.
     """
     workers = workers or min(2, os.cpu_count() or 1)
     chunk = 256
-    jobs = [([str(f) for f in files[i:i + chunk]], size, crop, channels) for i in range(0, len(files), chunk)]
+    jobs = [([str(f) for f in files[i:i + chunk]], size, crop, channels, align) for i in range(0, len(files), chunk)]
     images = np.zeros((len(files), channels, size, size), dtype=np.uint8)
     ok = np.ones(len(files), dtype=bool)
     errors: list[str] = []
-    bar = tqdm(total=len(files), desc=f"decode -> {size}px", unit="img", disable=not progress)
+    bar = tqdm(total=len(files), desc=f"{'align + ' if align else ''}decode -> {size}px", unit="img",
+               disable=not progress)
     if workers > 1 and len(jobs) > 1:
         pool = ProcessPoolExecutor(workers)
         results = pool.map(_load_chunk, jobs)
@@ -98,7 +119,8 @@ def decode_files(files: list[Path], size: int, crop: int | None, channels: int,
         if pool is not None:
             pool.shutdown()
     if errors:
-        warnings.warn(f"skipped {len(errors)} unreadable image(s) of {len(files)} "
+        what = "unreadable or unalignable" if align else "unreadable"
+        warnings.warn(f"skipped {len(errors)} {what} image(s) of {len(files)} "
                       f"(first: {errors[0]}); delete or replace them to silence this")
     if not ok.any():
         raise ValueError(f"none of the {len(files)} images could be read (first error: {errors[0]})")
@@ -114,12 +136,16 @@ def resize_pixels(pixels: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def cache_key(kind: str, root: Path | None, fingerprint: str, size: int, crop: int | None, channels: int) -> str:
-    """Return a short, readable, unique name for one (source, size, crop, channels) cache."""
-    ident = json.dumps([CACHE_VERSION, kind, str(root.resolve()) if root else None, fingerprint,
-                        size, crop, channels])
-    digest = hashlib.sha1(ident.encode()).hexdigest()[:10]
-    label = root.name if root else kind
+def cache_key(kind: str, root: Path | None, fingerprint: str, size: int, crop: int | None, channels: int,
+              align: bool = False) -> str:
+    """Return a short, readable, unique name for one (source, size, crop, channels, align) cache."""
+    ident = [CACHE_VERSION, kind, str(root.resolve()) if root else None, fingerprint, size, crop, channels]
+    if align:  # appended only when on, so the caches of unaligned sets keep their names
+        from .align import TEMPLATE
+
+        ident += ["align", TEMPLATE.round(2).tolist()]
+    digest = hashlib.sha1(json.dumps(ident).encode()).hexdigest()[:10]
+    label = (root.name if root else kind) + ("_aligned" if align else "")
     return f"{label}_{size}px_c{crop or 'full'}_{channels}ch_{digest}"
 
 

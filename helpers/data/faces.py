@@ -186,7 +186,7 @@ def ensure_synthetic(image_size: int = 64, n: int = SYNTH_N, seed: int = 0, prog
 
 def load_faces(data: str | Path = "synthetic", image_size: int = 32, *, split: str = "train",
                attrs: list[str] | None = None, channels: int | None = None, crop: int | None = None,
-               max_images: int | None = None, progress: bool = True) -> FaceSet:
+               max_images: int | None = None, progress: bool = True, align: bool = False) -> FaceSet:
     """Return a FaceSet of one split of `data`, decoding and resizing only on the first call.
 
     data: 'synthetic' (rendered here in CelebA's layout), 'lfw100' (scikit-image's 100 faces),
@@ -195,6 +195,8 @@ def load_faces(data: str | Path = "synthetic", image_size: int = 32, *, split: s
     split: 'train' | 'valid' | 'test' | 'all'. attrs: keep only these attribute columns.
     channels: 3 (RGB) or 1 (grayscale); default 1 for lfw100, else 3.
     crop: side of the centred square cut before resizing (CelebA faces: e.g. 148); None = short side.
+    align: first put each photo's face where CelebA's are (helpers.data.align; for ordinary photos,
+      e.g. LFW's 250x250 frames), once, into the cache; photos without a face are skipped.
     """
     cache.check_size(image_size)
     if split not in (*SPLITS, "all"):
@@ -205,13 +207,15 @@ def load_faces(data: str | Path = "synthetic", image_size: int = 32, *, split: s
     channels = channels or (1 if src.kind == "lfw100" else 3)
     if channels not in (1, 3):
         raise ValueError(f"channels={channels}: use 3 (colour) or 1 (grayscale)")
-    key = cache.cache_key(src.kind, src.root, src.fingerprint, image_size, crop, channels)
+    if align and src.pixels is not None:
+        raise DataError(f"align=True needs a folder of photos; {src.kind} is in memory already cropped: drop align=")
+    key = cache.cache_key(src.kind, src.root, src.fingerprint, image_size, crop, channels, align)
     if src.pixels is not None:
         pixels = src.pixels if channels == src.pixels.shape[1] else src.pixels.repeat(channels, axis=1)
         images, ok = cache.resize_pixels(pixels, image_size), np.ones(len(pixels), bool)
     else:
         images, ok = cache.cached_images(
-            key, lambda: cache.decode_files(src.files, image_size, crop, channels, progress=progress))
+            key, lambda: cache.decode_files(src.files, image_size, crop, channels, progress=progress, align=align))
     n = len(ok)
     attr_values = src.attrs if src.attrs is not None else np.zeros((n, 0), np.uint8)
     partition = src.partition if src.partition is not None else sources.default_partition(n)

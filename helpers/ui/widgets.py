@@ -6,7 +6,6 @@ picture does not change is caught without a browser.
 """
 from __future__ import annotations
 
-import io
 from typing import Callable
 
 import numpy as np
@@ -66,32 +65,34 @@ def epoch_viewer(samples: list, upscale: int = 3, what: str = "epoch"):
     return picture_view({"epoch": slider}, lambda v, _c: (render_epoch(samples, v["epoch"]), ""), upscale)
 
 
-def decode_upload(data: bytes, size: int, channels: int = 3) -> torch.Tensor:
-    """Return an uploaded picture as (channels, size, size) float in [-1, 1].
+def read_upload(data: bytes, size: int, channels: int = 3, align: bool = True) -> tuple[torch.Tensor, str]:
+    """Return (an uploaded photo as (channels, size, size) float in [-1, 1], what was done to it).
 
-    data: the file's bytes (JPEG, PNG, ...). The centred square of the short side is cut out and
-    resized (Lanczos), as the data cache does for CelebA, so a portrait photo lands where the
-    models' faces are; they only know faces aligned like their training data. Raises ValueError
-    for empty or unreadable bytes. Used by the upload boxes of notebooks 02 and 03.
+    data: the file's bytes (JPEG, PNG, ...). align=True: dlib finds the face and one similarity
+    transform puts it where CelebA's faces are (helpers.data.align, 178x218); either way the centred
+    square is then cut out and resized (LANCZOS) exactly as the data cache does for CelebA
+    (cache.crop_resize), since the models only know faces aligned like their training data.
+    Raises ValueError saying what to do for an empty or unreadable file and, when aligning, for a
+    photo without a face or with one too small. Used by the upload boxes of notebooks 02 and 03.
     """
-    from PIL import Image, UnidentifiedImageError
-
+    from ..data import align as aligner
+    from ..data.cache import crop_resize
     from ..data.transforms import scale, to_unit
 
-    if not data:
-        raise ValueError("the upload is empty: choose a JPEG or PNG file")
-    try:
-        img = Image.open(io.BytesIO(bytes(data)))
-        img.load()
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"could not read the upload as an image ({err}); use a JPEG or PNG file") from None
-    img = img.convert("RGB" if channels == 3 else "L")
-    w, h = img.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+    img, note = aligner.read_image(data), "not aligned: the centre square of the photo"
+    if align:
+        result = aligner.align_image(img)
+        if not result.found:
+            raise ValueError(result.message)
+        img, note = result.image, result.message
+    img = crop_resize(img.convert("RGB" if channels == 3 else "L"), size, None)
     arr = np.asarray(img, dtype=np.uint8).reshape(size, size, channels)
-    return scale(to_unit(torch.from_numpy(arr.copy()).permute(2, 0, 1)))  # (C, size, size)
+    return scale(to_unit(torch.from_numpy(arr.copy()).permute(2, 0, 1))), note  # (C, size, size)
+
+
+def decode_upload(data: bytes, size: int, channels: int = 3, align: bool = True) -> torch.Tensor:
+    """Return an uploaded photo as (channels, size, size) float in [-1, 1]: read_upload's picture."""
+    return read_upload(data, size, channels, align)[0]
 
 
 def upload_bytes(value) -> bytes | None:

@@ -3,7 +3,7 @@
 The slider check (`exercise_controls`) is shared by JupyterLab, Voila and the broken-fixture test:
 for every control it snapshots what the control's output area shows (each picture's bytes, and
 apart from them each HTML read-out), moves the control once (keyboard on a slider handle, falling
-back to a mouse drag; a click on a toggle, checkbox or button; a generated PNG for an upload),
+back to a mouse drag; a click on a toggle, checkbox or button; scikit-image's astronaut photo for an upload),
 waits (bounded) for the pictures to change and records whether they did, plus any error the kernel
 sent meanwhile (KernelWire) or logged. A control counts as working only when a picture changed: a
 read-out that echoes the control's own value proves nothing about the picture. A control whose
@@ -43,7 +43,9 @@ CONTROL_SELECTORS = {
     "text": ".widget-text, .widget-textarea",
 }
 TEXT_ONLY = "fg-text-only"  # CSS class of a control that drives a read-out only, no picture
-# An image for upload controls: an 80x64 gradient, so a centre crop of it differs from any face shown.
+# An image for upload controls: scikit-image's astronaut (a public-domain photo, one frontal face),
+# so the upload boxes, which align a photo's face before editing it, have a face to align (a picture
+# without one gets only the no-face message, and no picture changes); never a file in the repository.
 UPLOAD_PNG = Path(os.environ.get("FACEGAN_BROWSER_UPLOAD", "")) if os.environ.get("FACEGAN_BROWSER_UPLOAD") else None
 class NotebookTimeout(RuntimeError):
     """Run All did not finish within the bounded wait."""
@@ -391,13 +393,11 @@ def upload_png() -> Path:
     if UPLOAD_PNG is None or not UPLOAD_PNG.is_file():
         import tempfile
 
-        import numpy as np
         from PIL import Image
+        from skimage.data import astronaut
 
-        ramp = np.linspace(0, 255, 80, dtype=np.uint8)
-        arr = np.stack([np.tile(ramp, (64, 1)), np.tile(ramp[::-1], (64, 1)), np.full((64, 80), 90, np.uint8)], -1)
         UPLOAD_PNG = Path(tempfile.mkdtemp(prefix="fg-upload-")) / "upload.png"
-        Image.fromarray(arr).save(UPLOAD_PNG)
+        Image.fromarray(astronaut()).save(UPLOAD_PNG)
     return UPLOAD_PNG
 
 

@@ -12,7 +12,7 @@ import torch
 from ...data.faces import to_range
 from ...gan import residual_edit
 from ...ui.viz import make_grid, training_figure as _figure
-from ...ui.widgets import decode_upload, picture_view, readout_html, upload_bytes
+from ...ui.widgets import picture_view, read_upload, readout_html, upload_bytes
 from .evaluate import codes, decode, encode
 
 SWEEP = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)  # attribute values the figure slides through
@@ -58,24 +58,27 @@ def render_fader(nets: dict, x: torch.Tensor, values, oracle=None, attr_names=No
     return make_grid(torch.cat([x.float().cpu(), edited]), nrow=2), readout
 
 
-def upload_face(nets: dict, data: bytes, size: int, oracle=None, attr_names=None, refine=(0,)) -> tuple:
-    """Return (x (1, C, S, S), own attributes (n_attr,) or None, latent z (1, C_z, s, s)) for an
-    uploaded image's bytes (see decode_upload). The own attributes are the oracle's read-out (None
-    without an oracle); refine (codes()'s (steps, lr, adversarial)) refines the latent with them."""
-    x = decode_upload(data, size)[None]
+def upload_face(nets: dict, data: bytes, size: int, oracle=None, attr_names=None, refine=(0,),
+                align: bool = True) -> tuple:
+    """Return (x (1, C, S, S), own attributes (n_attr,) or None, latent z (1, C_z, s, s), what was
+    done to the photo) for an uploaded image's bytes (read_upload: aligned like CelebA unless
+    align=False). The own attributes are the oracle's read-out (None without an oracle); refine
+    (codes()'s (steps, lr, adversarial)) refines the latent with them."""
+    x, note = read_upload(data, size, align=align)
+    x = x[None]
     if oracle is None or not attr_names:
-        return x, None, encode(nets["E"], x)
+        return x, None, encode(nets["E"], x), note
     probs = oracle.predict(x)[0]
     own = torch.tensor([[float(probs[oracle.attr_names.index(n)] > 0.5) for n in attr_names]])
-    return x, own[0], codes(nets, x, own, *refine)
+    return x, own[0], codes(nets, x, own, *refine), note
 
 
 def render_upload(nets: dict, data: bytes, values, size: int, oracle=None, attr_names=None, residual=False,
-                  strength: float = 1.0, refine=(0,), face: tuple | None = None):
+                  strength: float = 1.0, refine=(0,), face: tuple | None = None, align: bool = True):
     """Return render_fader's (picture, read-out) for an uploaded image's bytes: residual=True edits
     from the oracle's read-out of its attributes (needs an oracle). face: upload_face()'s result for
     these bytes, when the caller keeps it (the refinement then runs once per upload)."""
-    x, own, z = face or upload_face(nets, data, size, oracle, attr_names, refine)
+    x, own, z, _note = face or upload_face(nets, data, size, oracle, attr_names, refine, align)
     return render_fader(nets, x, values, oracle, attr_names, own if residual else None, strength, z)
 
 
@@ -83,8 +86,9 @@ def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int
                   refine=(0,), residual: bool = True):
     """Return the fader widget: an image picker over `faces` (a FaceSet holding the model's
     attributes), one slider per attribute (span, default -1 .. 2), a residual switch (keep the
-    photo's detail: render_fader's `own`, at residual_strength), a reset button, an upload box for your own (aligned)
-    face, the face | edit picture and the oracle's read-out. refine: codes()'s (steps, lr,
+    photo's detail: render_fader's `own`, at residual_strength), a reset button, an upload box for your own
+    photo with its alignment switch (on: the face is put where CelebA's are, helpers.data.align), the
+    face | edit picture and the oracle's read-out. refine: codes()'s (steps, lr,
     adversarial) for each face's latent (cfg.refine), computed once per face. residual: the
     switch's first state; on, because the decoder's own redraw of a real photo often loses the
     person and the residual edit keeps it (docs/experiments.md, Fader identity).
@@ -96,11 +100,13 @@ def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int
                 **{n: W.FloatSlider(value=float(faces.attrs[0, j]), min=span[0], max=span[1], step=0.1,
                                     description=n[:14], continuous_update=False) for j, n in enumerate(names)},
                 "residual": W.Checkbox(value=residual, description="keep the photo's detail (residual edit)"),
-                "upload": W.FileUpload(accept="image/*", multiple=False, description="your face")}
-    note = ("<i>Your own image is centre-cropped and resized to "
-            f"{size}x{size}; it must be a face aligned like the training data (centred, upright, "
-            "filling the square), or the encoder sees something it never learnt.</i>")
-    source = {"upload": None, "face": None}
+                "upload": W.FileUpload(accept="image/*", multiple=False, description="your face"),
+                # after the upload: switching it re-reads the photo just uploaded
+                "align": W.Checkbox(value=True, description="align my photo like CelebA (dlib landmarks)")}
+    note = ("<i>Your own photo: one face, frontal, at least 64 px. It is aligned like CelebA (eyes, nose "
+            f"and mouth where the training faces have them), then resized to {size}x{size}. Switch "
+            "alignment off only for a face already aligned like the training data.</i>")
+    source = {"upload": None, "face": None, "bytes": None}  # bytes: the last upload, kept for the switch
     latents: dict = {}
 
     def latent(i):  # the refined latent of test face i, once
@@ -110,20 +116,23 @@ def fader_sliders(nets: dict, faces, oracle=None, span=(-1.0, 2.0), upscale: int
 
     def render(v, changed):
         if changed == "upload":
-            source["upload"], source["face"] = upload_bytes(v["upload"]), None
+            source["upload"] = source["bytes"] = upload_bytes(v["upload"])
+            source["face"] = None
+        elif changed == "align" and source["bytes"] is not None:  # read the same photo the other way
+            source["upload"], source["face"] = source["bytes"], None
         elif changed == "pick":
-            source["upload"] = None
+            source["upload"] = source["bytes"] = None
         values = [v[n] for n in names]
         if source["upload"] is not None:
             try:
                 if source["face"] is None:  # decoded and refined once per upload, not per slider move
-                    source["face"] = upload_face(nets, source["upload"], size, oracle, names, refine)
+                    source["face"] = upload_face(nets, source["upload"], size, oracle, names, refine, v["align"])
                 pic, probs = render_upload(nets, source["upload"], values, size, oracle, names, v["residual"],
                                            residual_strength, refine, source["face"])
             except ValueError:
                 source["upload"] = None
                 raise
-            return pic, readout_html("your image", probs, "oracle P(attribute) of the edit:")
+            return pic, readout_html("your image", probs, f"{source['face'][3]}<br>oracle P(attribute) of the edit:")
         own = faces.attrs[v["pick"]] if v["residual"] else None
         pic, probs = render_fader(nets, to_range(faces.images[v["pick"]:v["pick"] + 1]), values, oracle, names, own,
                                   residual_strength, latent(v["pick"]))

@@ -10,7 +10,7 @@ import torch
 from ...core.modules import infer
 from ...gan import residual_edit
 from ...ui.viz import make_grid
-from ...ui.widgets import decode_upload, picture_view, upload_bytes
+from ...ui.widgets import picture_view, read_upload, upload_bytes
 from .convert import convert, encode, switch_class
 
 
@@ -75,7 +75,8 @@ def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=
               latent_steps: int = 0, latent_lr: float = 0.05, latent_prior: float = 1e-3, upscale: int = 4,
               residual_strength: float = 1.0, map_steps: int = 0, map_lr: float = 0.01):
     """Return the converter widget: model switch, image picker, smile-amount slider, residual switch
-    (render_conversion's `residual`), upload, pair, read-out.
+    (render_conversion's `residual`), upload with its alignment switch (on: the face is put where
+    CelebA's are, helpers.data.align), pair, read-out.
 
     models: {'ACGAN': (G, E), 'WACGAN': (G, E)}; images: (N, C, H, W) in [-1, 1] (the test split);
     classes: (N, A) their labels. Moving the picker flips the smile of the new face (amount = 1 - c).
@@ -88,8 +89,10 @@ def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=
                 "amount": W.FloatSlider(value=1.0 - float(classes[0, 0]), min=-0.5, max=1.5, step=0.05,
                                         description="smile"),
                 "residual": W.Checkbox(value=False, description="keep the photo's detail (residual)"),
-                "upload": W.FileUpload(accept="image/*", multiple=False, description="your image")}
-    state = {"source": "test", "x": images[0], "c": classes[0]}
+                "upload": W.FileUpload(accept="image/*", multiple=False, description="your image"),
+                # after the upload: switching it re-reads the photo just uploaded
+                "align": W.Checkbox(value=True, description="align my photo like CelebA (dlib landmarks)")}
+    state = {"source": "test", "x": images[0], "c": classes[0], "data": None, "note": ""}
     cache: dict = {}
 
     def code(model):
@@ -101,20 +104,21 @@ def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=
         return cache[key]
 
     def render(v, changed):
-        if changed == "upload":
-            data = upload_bytes(v["upload"])
-            x = decode_upload(data, images.shape[-1], images.shape[1]) if data else None
-            if x is not None:
+        if changed == "upload" or (changed == "align" and state["data"] is not None):
+            data = upload_bytes(v["upload"]) if changed == "upload" else state["data"]
+            state["data"] = data  # kept (even when it has no face) so the switch can read it again
+            if data:
+                x, note = read_upload(data, images.shape[-1], images.shape[1], v["align"])
                 for k in [k for k in cache if k[1] == "upload"]:
                     cache.pop(k)
-                state.update(source="upload", x=x, c=None)
+                state.update(source="upload", x=x, c=None, note=note)
         elif changed == "pick":
-            state.update(source="test", x=images[v["pick"]], c=classes[v["pick"]])
+            state.update(source="test", x=images[v["pick"]], c=classes[v["pick"]], data=None)
         m, c = code(v["model"])
         pic, read = render_conversion(models[v["model"]][0], state["x"], m, c, v["amount"], oracle, attr,
                                       v["residual"], residual_strength)
         source = (f"test image {v['pick']} (label {attr}={int(c[0])})" if state["source"] == "test"
-                  else f"your image (E reads {attr}={int(c[0])})")
+                  else f"your image, {state['note']} (E reads {attr}={int(c[0])})")
         return pic, _readout_html(v["model"], source, read, attr)
 
     box = picture_view(controls, render, upscale)
@@ -126,4 +130,5 @@ def converter(models: dict, images: torch.Tensor, classes: torch.Tensor, oracle=
 
     controls["pick"].observe(flip_to_other_class, "value")
     controls["upload"].observe(flip_to_other_class, "value")
+    controls["align"].observe(flip_to_other_class, "value")
     return box
