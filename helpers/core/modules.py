@@ -79,8 +79,3 @@ def adam(params, lr: float, betas=(0.9, 0.999)) -> torch.optim.Adam:
     flat = [t for g in groups for t in ([g] if isinstance(g, torch.Tensor) else list(g))]
     fused = bool(flat) and all(t.is_floating_point() and t.device.type in ("cpu", "cuda") for t in flat)
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=fused or None)
-
-
-def n_params(module: torch.nn.Module) -> int:
-    """Return the number of parameters of a module."""
-    return sum(p.numel() for p in module.parameters())

@@ -13,12 +13,6 @@ def scale(x: torch.Tensor, feature_range: tuple[float, float] = (-1, 1)) -> torc
     return x * (hi - lo) + lo
 
 
-def unscale(x: torch.Tensor, feature_range: tuple[float, float] = (-1, 1)) -> torch.Tensor:
-    """Return x mapped from `feature_range` back to [0, 1] and clamped (for display)."""
-    lo, hi = feature_range
-    return ((x - lo) / (hi - lo)).clamp(0, 1)
-
-
 def to_unit(images_uint8: torch.Tensor) -> torch.Tensor:
     """Return uint8 images (any shape) as float32 in [0, 1]."""
     return images_uint8.float().div_(255.0)

@@ -9,5 +9,5 @@ from .blocks import Projection, doubling, down_stack, norm2d, num_stages, up_sta
 from .init import INITS, weights_init_normal, weights_init_xavier  # noqa: F401
 from .latent import (FromMap, attribute_directions, direction_accuracy, generate, interpolate, invert, lerp,  # noqa: F401
                      residual_edit, sample_z, sampler, slerp)
-from .losses import (LOSSES, d_loss, fake_loss, g_loss, gradient_penalty, hinge_d_loss, hinge_g_loss,  # noqa: F401
+from .losses import (LOSSES, d_loss, fake_loss, g_loss, gradient_penalty, hinge_d_loss,  # noqa: F401
                      real_loss, wgan_d_loss, wgan_g_loss)

@@ -68,11 +68,6 @@ def hinge_d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     return F.relu(1 - d_real.float()).mean() + F.relu(1 + d_fake.float()).mean()
 
 
-def hinge_g_loss(d_fake: torch.Tensor) -> torch.Tensor:
-    """Return the scalar -E[D(fake)] (the generator side of the hinge loss)."""
-    return -d_fake.float().mean()
-
-
 LOSSES = ("bce", "wgan-gp", "hinge")
 
 

@@ -78,7 +78,7 @@ class SmileConfig:
 
     @property
     def img_size(self) -> int:
-        """Return the image side the converter works at (both GANs share it: with_size sets both)."""
+        """Return the image side the converter works at (both GANs share it)."""
         return self.acgan.img_size
 
 
@@ -126,10 +126,3 @@ PRESETS = {
 def config_for(profile: str, **overrides) -> SmileConfig:
     """Return a copy of the profile's preset; nested parts take dicts, e.g. acgan={'img_size': 64}."""
     return choose(PRESETS, profile, **overrides)
-
-
-def with_size(cfg: SmileConfig, img_size: int) -> SmileConfig:
-    """Return cfg with both GANs at img_size (e.g. 128 on CelebA)."""
-    from dataclasses import replace
-
-    return replace(cfg, acgan=replace(cfg.acgan, img_size=img_size), wacgan=replace(cfg.wacgan, img_size=img_size))

@@ -1,8 +1,6 @@
 """Training the SMiLE converter (notebook 03): the ACGAN / WACGAN step, the encoder step, their trainers."""
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import torch
 
 from ...core import distributed
@@ -191,8 +189,3 @@ def build_encoder_trainer(cfg: EncoderConfig, G, gan_cfg: GANConfig, faces, devi
                       seed=seed, config=cfg, extra_config=extra, device=device, ckpt_dir=ckpt_dir,
                       channels_last=cfg.amp, amp=cfg.amp, **trainer_kw)
     return trainer, trainer.modules["E"]
-
-
-def config_dict(cfg: SmileConfig) -> dict:
-    """Return the whole configuration as plain nested dicts (for metrics.json)."""
-    return asdict(cfg)
