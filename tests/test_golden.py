@@ -28,6 +28,7 @@ from helpers.models import began, dcgan, fader, lapgan, smile
 
 GOLDEN = Path(__file__).with_name("golden_weights.json")
 STEPS = 3
+THREADS = 2
 ATTRS = ["Eyeglasses", "Male", "Smiling"]
 
 
@@ -59,7 +60,17 @@ def train(build, tmp: Path, **kw) -> dict:
 
 
 def cases(tmp: Path) -> dict:
-    """Return {case: state_dict digest} after STEPS steps of each model (smoke sizes)."""
+    """Return {case: state_dict digest} after STEPS steps of each model (smoke sizes), in THREADS
+    threads (the kernels split their sums by the thread count, so it is part of the record)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        return _cases(tmp)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _cases(tmp: Path) -> dict:
     quiet = dict(live=False, progress=False)
     out = {}
     for name, over in (("dcgan", {}), ("dcgan_wgan_gp", dict(loss="wgan-gp", n_critic=2, diffaugment="color,translation"))):
