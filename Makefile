@@ -14,7 +14,7 @@ NB      ?=
 DATA    ?=
 DATA_ARG = $(if $(DATA),--data $(DATA),)
 
-.PHONY: run test test-browser chromium app lab bench bench-quality bench-ddp data publish publish-real rehearse gpu-check train align clean-cache help
+.PHONY: run test test-browser chromium app lab bench bench-quality bench-ddp data publish publish-real rehearse gpu-check train align evaluate clean-cache help
 
 help:
 	@echo "make run | test | test-browser | app NB=NN | lab | bench | bench-quality | bench-ddp | data | publish |"
@@ -122,6 +122,15 @@ OUT ?=
 align: $(STAMP)
 	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make align IN=folder/of/photos OUT=folder/for/the/aligned/faces"; exit 2; }
 	$(BIN)/python -m helpers.data.align "$(IN)" "$(OUT)"
+
+# A trained model judged on a face folder's split (FID / KID, face detector; Fader: swap, identity ...):
+# make evaluate MODEL=dcgan WEIGHTS=checkpoints_gan/dcgan/<run>/last.pt DATA=data/celeba OUT=eval.json [N=2000] [SPLIT=test]
+WEIGHTS ?=
+N       ?= 2000
+SPLIT   ?= test
+evaluate: $(STAMP)
+	@test -n "$(MODEL)" -a -n "$(WEIGHTS)" -a -n "$(OUT)" || { echo "usage: make evaluate MODEL=dcgan|fader|began WEIGHTS=path/to/last.pt [DATA=folder] OUT=file.json [N=2000] [SPLIT=test|valid|all]"; exit 2; }
+	$(BIN)/python -m helpers.tools.evaluate --model $(MODEL) --weights "$(WEIGHTS)" $(DATA_ARG) --out "$(OUT)" --n $(N) --split $(SPLIT)
 
 clean-cache:
 	rm -rf data/cache
