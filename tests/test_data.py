@@ -1,4 +1,6 @@
 """The loaders on CelebA-layout fixtures (txt and csv), image folders, LFW, and bad input."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -196,3 +198,13 @@ def test_batch_larger_than_the_set(tmp_path):
     faces = load_faces(make_folder(tmp_path / "f"), 16, split="all", progress=False)
     with pytest.raises(DataError, match="lower batch_size"):
         faces.loader(64)
+
+
+def test_several_folders_load_as_one_set_split_by_split(tmp_path):
+    a, b = make_celeba(tmp_path / "a", n=12), make_celeba(tmp_path / "b", n=16)
+    one = {s: load_faces(a, 16, split=s, progress=False) for s in ("train", "test")}
+    both = load_faces(f"{a}{os.pathsep}{b}", 16, split="train", progress=False)
+    assert len(both) == len(one["train"]) + len(load_faces(b, 16, split="train", progress=False))
+    assert torch.equal(both.images[:len(one["train"])], one["train"].images) and both.attr_names == ATTRS
+    assert both.name == "a+b" and len(load_faces([a, b], 16, split="test", progress=False)) == 4
+    assert len(load_faces([a, b], 16, split="train", max_images=10, progress=False)) == 10

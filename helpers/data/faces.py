@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -81,6 +82,15 @@ class FaceSet:
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(self), generator=g)[:n] if n <= len(self) else torch.randint(len(self), (n,), generator=g)
         return to_range(self.images[idx], feature_range)
+
+    @staticmethod
+    def concat(sets: list) -> "FaceSet":
+        """Return one FaceSet of several (images of one size and channel count; the attribute
+        columns they all have, in the first set's order; person ids kept where all have them)."""
+        names = [n for n in sets[0].attr_names if all(n in s.attr_names for s in sets)]
+        ids = None if any(s.identity is None for s in sets) else torch.cat([s.identity for s in sets])
+        return FaceSet(torch.cat([s.images for s in sets]), torch.cat([s.select_attrs(names).attrs for s in sets]),
+                       names, "+".join(s.key for s in sets), "+".join(s.name for s in sets), sets[0].split, ids)
 
     def loader(self, batch_size: int, **kwargs) -> "FaceLoader":
         """Return a FaceLoader over this set (see FaceLoader for the options)."""
@@ -191,13 +201,19 @@ def load_faces(data: str | Path = "synthetic", image_size: int = 32, *, split: s
 
     data: 'synthetic' (rendered here in CelebA's layout), 'lfw100' (scikit-image's 100 faces),
       a CelebA-layout folder (img_align_celeba/ + list_attr_celeba.txt|csv [+ list_eval_partition]),
-      or any folder of jpg/png/ppm/pgm images (searched recursively, e.g. LFW or LFWcrop).
+      or any folder of jpg/png/ppm/pgm images (searched recursively, e.g. LFW or LFWcrop); several
+      folders as a list or joined by os.pathsep ('a:b'): each folder's split, one after the other.
     split: 'train' | 'valid' | 'test' | 'all'. attrs: keep only these attribute columns.
     channels: 3 (RGB) or 1 (grayscale); default 1 for lfw100, else 3.
     crop: side of the centred square cut before resizing (CelebA faces: e.g. 148); None = short side.
     align: first put each photo's face where CelebA's are (helpers.data.align; for ordinary photos,
       e.g. LFW's 250x250 frames), once, into the cache; photos without a face are skipped.
     """
+    parts = list(data) if isinstance(data, (list, tuple)) else str(data).split(os.pathsep)
+    if len(parts) > 1:
+        sets = [load_faces(p, image_size, split=split, attrs=attrs, channels=channels, crop=crop, progress=progress,
+                           align=align) for p in parts]
+        return FaceSet.concat(sets).head(max_images)
     cache.check_size(image_size)
     if split not in (*SPLITS, "all"):
         raise ValueError(f"split={split!r}: use 'train', 'valid', 'test' or 'all'")
