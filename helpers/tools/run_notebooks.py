@@ -136,8 +136,9 @@ def main(argv=None) -> int:
         os.environ["FACEGAN_OUTPUTS"] = str(outputs)
     if os.environ.pop(PROFILE_ENV, None):
         print(f"{PROFILE_ENV} ignored: the notebooks run with profile={args.profile!r} (--profile)")
-    if args.data is not None and Path(args.data).expanduser().exists():
-        args.data = str(Path(args.data).expanduser().resolve())  # kernels run inside notebooks/
+    if args.data is not None:  # kernels run inside notebooks/: folders as absolute paths (several: a:b)
+        args.data = os.pathsep.join(str(Path(p).expanduser().resolve()) if Path(p).expanduser().exists() else p
+                                    for p in args.data.split(os.pathsep))
     params = {"profile": args.profile, **({} if args.data is None else {"data": args.data})}
     failed = []
     for nb in nbs:
