@@ -75,3 +75,24 @@ def test_a_real_face_run_needs_a_data_folder(capsys):
     with pytest.raises(SystemExit):
         run_notebooks.main(["--real", "01"])
     assert "--real needs --data" in capsys.readouterr().err
+
+
+def test_refresh_sources_rewrites_a_stale_source_display_only(tmp_path):
+    import nbformat
+
+    import helpers as H
+    from helpers.tools import refresh_sources
+
+    nb = nbformat.v4.new_notebook()
+    show, other = nbformat.v4.new_code_cell("H.viz.show_source(H.gan.sample_z)"), nbformat.v4.new_code_cell("1 + 1")
+    show.outputs = [nbformat.v4.new_output("execute_result", {"text/markdown": "```python\nold\n```",
+                                                              "text/plain": "<IPython.core.display.Markdown object>"},
+                                           execution_count=1)]
+    other.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "3"}, execution_count=2)]
+    nb.cells = [show, other]
+    path = tmp_path / "07_show.ipynb"
+    nbformat.write(nb, path)
+    assert refresh_sources.refresh(path) == 1 and refresh_sources.refresh(path) == 0
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[0].outputs[0]["data"]["text/markdown"] == H.viz.show_source(H.gan.sample_z).data
+    assert cells[1].outputs[0]["data"]["text/plain"] == "3"  # other cells untouched (not re-run)
