@@ -23,7 +23,7 @@ from .core.runtime import setup  # noqa: F401
 SHORT_NAMES = {
     "dcgan": "models.dcgan", "fader": "models.fader", "smile": "models.smile", "began": "models.began",
     "lapgan": "models.lapgan", "paths": "core.paths", "runtime": "core.runtime", "config": "core.config",
-    "checkpoint": "core.checkpoint", "train": "core.train", "oracle": "eval.oracle", "metrics": "eval.metrics",
+    "checkpoint": "core.checkpoint", "published": "core.published", "train": "core.train", "oracle": "eval.oracle", "metrics": "eval.metrics",
     "report": "eval.report", "presets": "eval.presets", "panel": "eval.panel", "fid": "eval.fid",
     "judges": "eval.judges", "viz": "ui.viz", "widgets": "ui.widgets", "explore": "ui.explore",
 }

@@ -169,7 +169,8 @@ def test_faces_of_the_wrong_size_are_refused(tmp_path):
 def test_two_level_pyramid_trains_and_samples_grayscale(tmp_path):
     torch.manual_seed(0)
     cfg = tiny(img_size=64, max_seconds=3.0, epoch_images=32)
-    states, Gs, Ds = LT.train_pyramid(cfg, faces(size=64, channels=1), "cpu", tmp_path, live=False, progress=False)
+    trainers, Gs, Ds = LT.train_pyramid(cfg, faces(size=64, channels=1), "cpu", tmp_path, live=False, progress=False)
+    states = {k: t.state for k, t in trainers.items()}
     assert list(states) == ["base16", "level32", "level64"] and all(s.step > 0 for s in states.values())
     pyr = LT.sample_pyramid(Gs, cfg, LT.base_z(3, cfg, seed=1))
     assert [p["size"] for p in pyr] == [16, 32, 64]

@@ -1,46 +1,55 @@
 """Published weight sets: a file loads only when it is the one MANIFEST.json lists, and fits."""
-import json
-
 import pytest
 import torch
 
 from helpers.core import published
 from helpers.core.published import PublishedError
-from helpers.core.train import TrainState
+from helpers.data.faces import load_faces
 from helpers.models import dcgan
+from tests.fixtures import make_celeba
 
 NB = "01_dcgan_face_generation"
 
 
-def nets(seed=0):
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    root = make_celeba(tmp_path_factory.mktemp("faces") / "celeba", n=40)
+    return load_faces(root, dcgan.config_for("smoke").img_size, split="train")
+
+
+def trainer_for(faces, tmp, seed=0, **overrides):
     torch.manual_seed(seed)
-    cfg = dcgan.config_for("smoke")
-    D, G = dcgan.build_network(cfg.d_conv_dim, cfg.g_conv_dim, cfg.z_dim, img_size=cfg.img_size)
-    return cfg, {"G": G, "D": D}
+    cfg = dcgan.config_for("smoke", **overrides)
+    return dcgan.build_trainer(cfg, faces, "cpu", tmp, live=False, progress=False)
 
 
 @pytest.fixture
-def folder(tmp_path):
-    cfg, trained = nets(0)
-    state = TrainState(epoch=2, step=30, seconds=12.5, history={"step": [10, 20], "g_loss": [1.0, 0.8]},
-                       samples=[torch.zeros(4, 3, 8, 8, dtype=torch.uint8)])
-    entry = published.export(trained, notebook=NB, model="dcgan", set_name="synthetic", config=cfg,
-                             card={"data": "synthetic", "images_seen": 960, "train_seconds": 12.5, "img_size": 32,
-                                   "numbers": {"fid": 42.0}}, state=state, folder=tmp_path)
-    assert entry["sha256"] == published.sha256(tmp_path / entry["file"]) and entry["bytes"] > 0
-    return tmp_path, trained
+def folder(tmp_path, faces):
+    trainer, nets = trainer_for(faces, tmp_path / "ck")
+    trainer.fit(1, steps=3)
+    entry = published.export({"dcgan": trainer}, notebook=NB, model="dcgan", set_name="synthetic", profile="smoke",
+                             data="synthetic", drop={"dcgan": ("D",)}, folder=tmp_path / "pub")
+    assert entry["sha256"] == published.sha256(tmp_path / "pub" / entry["file"]) and entry["bytes"] > 0
+    assert trainer.state.step > 0 and entry["images_seen"] == trainer.state.step * trainer.global_batch and entry["parts"] == ["dcgan"]
+    return tmp_path / "pub", trainer
 
 
-def test_a_set_loads_into_fresh_networks_in_half_precision(folder):
+def test_a_set_loads_into_a_fresh_trainer_in_half_precision_with_its_record(folder, faces, tmp_path):
     path, trained = folder
-    cfg, fresh = nets(1)
-    payload = published.load(NB, "synthetic", fresh, cfg, folder=path)
-    for name in trained:
-        for a, b in zip(trained[name].state_dict().values(), fresh[name].state_dict().values()):
-            want = a.half().float() if a.is_floating_point() else a
-            assert torch.equal(b.float() if b.is_floating_point() else b, want.to(b.dtype) if b.is_floating_point() else want)
-    assert payload["state"]["history"]["g_loss"] == [1.0, 0.8] and payload["state"]["samples"][0].shape == (4, 3, 8, 8)
-    assert "960 images seen" in published.card_markdown(payload) and "fid 42" in published.card_markdown(payload)
+    weights = published.open_set(NB, "synthetic", folder=path)
+    fresh, nets = trainer_for(faces, tmp_path / "fresh", seed=1)
+    state = published.fit(fresh, weights, epochs=99)  # loads; trains nothing
+    assert state.step == trained.state.step and state.history == trained.state.history and fresh.state is state
+    for name in ("G", "G_ema"):
+        for (k, a), b in zip(trained.modules[name].state_dict().items(), nets[name].state_dict().values()):
+            assert torch.equal(b, a.half().to(b.dtype) if a.is_floating_point() else a), (name, k)
+    assert not torch.equal(nets["D"].state_dict()["trunk.0.0.weight"] if "trunk.0.0.weight" in nets["D"].state_dict()
+                           else next(iter(nets["D"].parameters())),
+                           next(iter(trained.modules["D"].parameters())))  # dropped: D was not shipped
+    assert published.open_set(NB, None, folder=path) is None  # None: train here
+    published.set_numbers(NB, "synthetic", {"fid": 42.0}, folder=path)
+    text = published.card_markdown({**weights.payload, "card": published.find(NB, "synthetic", path)})
+    assert f"{trained.state.step * trained.global_batch} images seen" in text and "fid 42" in text and "smoke profile" in text
 
 
 def test_a_changed_byte_is_refused_naming_the_file_and_the_fix(folder):
@@ -50,7 +59,7 @@ def test_a_changed_byte_is_refused_naming_the_file_and_the_fix(folder):
     data[len(data) // 2] ^= 0xFF
     f.write_bytes(bytes(data))
     with pytest.raises(PublishedError, match=rf"{NB}.pt is damaged or was changed.*git checkout"):
-        published.load(NB, "synthetic", nets()[1], folder=path)
+        published.open_set(NB, "synthetic", folder=path)
 
 
 def test_a_truncated_file_is_refused(folder):
@@ -58,48 +67,50 @@ def test_a_truncated_file_is_refused(folder):
     f = path / "synthetic" / f"{NB}.pt"
     f.write_bytes(f.read_bytes()[:1000])
     with pytest.raises(PublishedError, match=r"damaged or was changed.*\(1,000 of [\d,]+ bytes\)"):
-        published.load(NB, "synthetic", nets()[1], folder=path)
+        published.open_set(NB, "synthetic", folder=path)
 
 
 def test_a_missing_file_and_an_unknown_set_say_what_there_is(folder):
     path, _ = folder
     with pytest.raises(PublishedError, match=r"no published set 'celeba' for 01_dcgan.*its sets are 'synthetic'"):
-        published.load(NB, "celeba", nets()[1], folder=path)
+        published.open_set(NB, "celeba", folder=path)
     with pytest.raises(PublishedError, match="it has none yet"):
-        published.load("02_fadernet", "synthetic", nets()[1], folder=path)
+        published.open_set("02_fadernet", "synthetic", folder=path)
     (path / "synthetic" / f"{NB}.pt").unlink()
     with pytest.raises(PublishedError, match="listed in MANIFEST.json but missing"):
-        published.load(NB, "synthetic", nets()[1], folder=path)
+        published.open_set(NB, "synthetic", folder=path)
 
 
-def test_a_config_or_network_that_does_not_fit_is_refused(folder):
+def test_a_config_or_part_that_does_not_fit_is_refused(folder, faces, tmp_path):
     path, _ = folder
-    cfg, fresh = nets()
-    with pytest.raises(PublishedError, match=r"trained with g_conv_dim 16 \(here 32\)"):
-        published.load(NB, "synthetic", fresh, dcgan.config_for("smoke", g_conv_dim=32), folder=path)
-    published.load(NB, "synthetic", fresh, dcgan.config_for("smoke", max_seconds=1), folder=path)  # run-only: fine
-    with pytest.raises(PublishedError, match=r"holds no weights for \['E'\]"):
-        published.load(NB, "synthetic", {"E": torch.nn.Linear(2, 2)}, folder=path)
-    big = dcgan.build_network(16, 32, cfg.z_dim, img_size=cfg.img_size)[1]
-    with pytest.raises(PublishedError, match="the weights of G do not fit"):
-        published.load(NB, "synthetic", {"G": big}, folder=path)
+    weights = published.open_set(NB, "synthetic", folder=path)
+    other, _ = trainer_for(faces, tmp_path / "a", g_conv_dim=32)
+    with pytest.raises(PublishedError, match=r"trained with g_conv_dim 16 \(here 32\).*profile \('smoke'\)"):
+        weights.load(other)
+    same, _ = trainer_for(faces, tmp_path / "b", max_seconds=1)  # a run-only field: fine
+    weights.load(same)
+    with pytest.raises(PublishedError, match=r"has no part 'direct' \(it has dcgan\)"):
+        weights.load(same, part="direct")
 
 
-def test_a_listed_file_that_is_no_weight_set_is_refused(folder):
+def test_the_environment_names_a_set_where_the_cell_says_none(folder, monkeypatch, capsys):
     path, _ = folder
-    f = path / "synthetic" / f"{NB}.pt"
-    torch.save({"hello": 1}, f)
-    manifest = json.loads((path / "MANIFEST.json").read_text())
-    manifest["entries"][0].update(sha256=published.sha256(f), bytes=f.stat().st_size)
-    (path / "MANIFEST.json").write_text(json.dumps(manifest))
-    with pytest.raises(PublishedError, match="not a Face GAN Lab weight set"):
-        published.load(NB, "synthetic", nets()[1], folder=path)
+    monkeypatch.setenv(published.PRETRAINED_ENV, "synthetic")
+    assert published.open_set(NB, None, folder=path).name == "synthetic"
+    assert "pretrained 'synthetic', from FACEGAN_PRETRAINED" in capsys.readouterr().out
 
 
-def test_exporting_again_replaces_the_entry(folder):
-    path, trained = folder
-    cfg, _ = nets()
-    published.export(trained, notebook=NB, model="dcgan", set_name="synthetic", config=cfg, card={}, folder=path)
-    published.export(trained, notebook=NB, model="dcgan", set_name="celeba", config=cfg, card={}, folder=path)
-    sets = [(e["notebook"], e["set"]) for e in published.read_manifest(path)]
-    assert sets == [(NB, "celeba"), (NB, "synthetic")]
+def test_a_shipped_oracle_judges_its_own_faces_only(faces, tmp_path, monkeypatch):
+    from helpers.core import paths
+    from helpers.eval import oracle as O
+
+    monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path / "ck")
+    model, report = O.train_oracle(faces, faces, device="cpu", seconds=1)
+    shipped = {"version": O.CACHE_VERSION, "key": str(faces.key), "config": model.config, "report": report,
+               "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}}
+    loaded, rep = O.load_or_train_oracle(faces, faces, device="cpu", shipped=shipped)
+    assert rep == report and not O.oracle_cache_path(faces).exists()  # used as it is, no training
+    x = faces.images[:2].float() / 127.5 - 1
+    assert torch.allclose(loaded(x), model.eval()(x), atol=0.05)
+    _, rep = O.load_or_train_oracle(faces, faces, device="cpu", shipped={**shipped, "key": "other faces"}, seconds=1)
+    assert rep is not report and O.oracle_cache_path(faces).exists()  # another set's judge: trained here

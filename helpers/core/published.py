@@ -4,20 +4,28 @@
     checkpoints_gan/published/<set>/<notebook>.pt
 
 An entry names the notebook, model, set ('synthetic', 'celeba', ...), file, its sha256 and size,
-the image size, the data it was trained on, images seen, training seconds, hardware, code commit
-and its numbers (`make evaluate`). A file holds only what the figures, sliders and evaluation need:
-the networks' weights (half precision where the numbers hold), the config they were built with,
-and the run's small record (loss curves, per-epoch samples as uint8) so a notebook's figures of its
-training still draw. Loading checks, in this order, and stops with a message naming the file and
-the fix at the first that fails: the set is listed, the file is there, its sha256 is the listed
-one, it loads with torch.load(weights_only=True), its config fits the notebook's, every network's
-weights fit (strict load_state_dict).
+the image size, the profile and data it was trained on, images seen, training seconds, hardware,
+code commit and its numbers (`make evaluate`, written into the entry afterwards). A file holds one
+part per trainer the notebook runs ('dcgan'; 'acgan', 'wacgan', 'encoder_after', ...): the weights
+the figures, sliders and evaluation need (half precision), the config they were built with and the
+run's small record (loss curves, per-epoch samples as uint8), so a notebook's figures of its
+training still draw; and the attribute oracle the notebook judged with, so its judges need no
+training either. Loading checks, in this order, and stops with a message naming the file and the
+fix at the first that fails: the set is listed, the file is there, its sha256 is the listed one,
+it loads with torch.load(weights_only=True), each part's config fits the trainer the notebook
+built, every network's weights fit (strict load_state_dict).
+
+In a notebook (pretrained: the parameters cell's set name, None to train here):
+
+    weights = H.published.open_set("01_dcgan_face_generation", pretrained)   # None when training
+    state = H.published.fit(trainer, weights, cfg.epochs, cfg.max_seconds)   # trains, or loads
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, is_dataclass
+import os
+import subprocess
 from pathlib import Path
 
 import torch
@@ -25,9 +33,11 @@ import torch
 from . import paths
 from .atomic import atomic_write, atomic_write_text
 from .checkpoint import config_diff
-from .config import run_keys
+from .runtime import machine
+from .train import TrainState
 
-FORMAT = "facegan-published-1"
+FORMAT = "facegan-published-2"
+PRETRAINED_ENV = "FACEGAN_PRETRAINED"
 FOLDER = paths.ROOT / "checkpoints_gan" / "published"  # tracked; FACEGAN_CHECKPOINTS never moves it
 
 
@@ -65,10 +75,6 @@ def find(notebook: str, set_name: str, folder: Path = FOLDER) -> dict:
                          f"({have}): set pretrained to one of them, or None to train here")
 
 
-def _config(cfg) -> dict:
-    return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
-
-
 def read(entry: dict, folder: Path = FOLDER) -> dict:
     """Return the verified payload of a manifest entry: the file exists, its sha256 is the listed
     one, and it loads with weights_only=True."""
@@ -91,70 +97,151 @@ def read(entry: dict, folder: Path = FOLDER) -> dict:
     return payload
 
 
-def load(notebook: str, set_name: str, nets: dict, config=None, folder: Path = FOLDER) -> dict:
-    """Load a published set's weights into `nets` ({name: module}, built as the notebook builds
-    them); return the payload ('card', 'config', 'state', ...).
+# Keys of a trainer's config that say where and how it ran, not what it learnt.
+RUN_ONLY = {"data", "world_size"}
 
-    config: the notebook's config; every field but the run-only ones (helpers.core.config) must be
-    the one the set was trained with. Networks the file lacks, or weights of other shapes, are
-    refused with the set's name and the fix."""
-    entry = find(notebook, set_name, folder)
-    payload = read(entry, folder)
-    path = Path(folder) / entry["file"]
-    if config is not None:
-        current = _config(config)
-        ignore = set(payload.get("run_keys", ())) | (set(current) - set(payload["config"]))
-        diff = config_diff(payload["config"], current, ignore=ignore)
+
+class Weights:
+    """A published set opened for one notebook, its file verified (read()); None stands for 'train here'."""
+
+    def __init__(self, notebook: str, set_name: str, folder: Path = FOLDER):
+        self.notebook, self.name = notebook, set_name
+        self.entry = find(notebook, set_name, folder)
+        self.payload = read(self.entry, folder)
+        self.path = Path(folder) / self.entry["file"]
+        self.profile = self.payload["profile"]  # the preset the networks were built with
+
+    def __repr__(self) -> str:
+        return f"Weights({self.notebook!r}, {self.name!r}: {', '.join(self.payload['parts'])})"
+
+    def card(self):
+        """Return the model card as Markdown (Jupyter shows it)."""
+        from IPython.display import Markdown
+
+        return Markdown(card_markdown({**self.payload, "card": self.entry}))
+
+    def load(self, trainer, part: str | None = None) -> TrainState:
+        """Load part `part` (default: the trainer's name) into the trainer's networks and return the
+        run's record as a TrainState (what training would have returned)."""
+        part = part or trainer.name
+        parts = self.payload["parts"]
+        if part not in parts:
+            raise PublishedError(f"{self.path} has no part {part!r} (it has {', '.join(parts)}): train here "
+                                 "(pretrained=None)")
+        p = parts[part]
+        ignore = set(p["run_keys"]) | RUN_ONLY | (set(trainer.config) - set(p["config"]))
+        diff = config_diff(p["config"], trainer.config, ignore=ignore)
         if diff:
-            fields = ", ".join(f"{k} {a!r} (here {b!r})" for k, (a, b) in diff.items())
-            raise PublishedError(f"the {set_name!r} weights of {notebook} ({path}) were trained with {fields}: "
-                                 f"use the profile they were trained in ({entry.get('profile', 'demo')!r}) "
-                                 "with those settings, or train here (pretrained=None)")
-    missing = sorted(set(nets) - set(payload["modules"]))
-    if missing:
-        raise PublishedError(f"{path} holds no weights for {missing}: train here (pretrained=None)")
-    for name, module in nets.items():
-        try:
-            module.load_state_dict(payload["modules"][name])  # copy_ casts half precision back
-        except RuntimeError as err:
-            raise PublishedError(f"{path}: the weights of {name} do not fit this network ({str(err)[:300]}); "
-                                 "the config and the code disagree: train here (pretrained=None)") from None
-    return payload
+            fields = ", ".join(f"{k} {a!r} (here {b!r})" for k, (a, b) in list(diff.items())[:6])
+            raise PublishedError(f"the {self.name!r} weights of {self.notebook} ({self.path}, part {part}) were "
+                                 f"trained with {fields}: build the config from the set's profile "
+                                 f"({self.profile!r}) as the notebook does, or train here (pretrained=None)")
+        for name, sd in p["modules"].items():
+            try:
+                trainer.modules[name].load_state_dict(sd)  # copy_ casts half precision back
+            except (RuntimeError, KeyError) as err:
+                raise PublishedError(f"{self.path}: the weights of {part}/{name} do not fit this network "
+                                     f"({str(err)[:300]}); the config and the code disagree: train here "
+                                     "(pretrained=None)") from None
+        trainer.state = TrainState(**p["state"])
+        return trainer.state
+
+    def oracle(self) -> dict | None:
+        """Return the attribute oracle's cache payload the notebook judged with (None when not shipped)."""
+        return self.payload.get("oracle")
 
 
-def export(nets: dict, *, notebook: str, model: str, set_name: str, config, card: dict, state=None,
-           half: bool = True, folder: Path = FOLDER) -> dict:
-    """Write `nets`' weights as `<set_name>/<notebook>.pt` under folder, list it in MANIFEST.json
-    (replacing an older entry of the same notebook and set) and return the entry.
+def open_set(notebook: str, set_name: str | None, folder: Path = FOLDER) -> Weights | None:
+    """Return the verified published set `set_name` of `notebook`, or None when set_name is None (train here).
 
-    card: what the manifest says of the weights (data, images_seen, train_seconds, hardware,
-    commit, numbers, ...). state: the run's TrainState, whose curves, per-epoch samples and
-    epoch metrics travel along (a few hundred kB). half: store floating-point tensors as fp16.
-    """
-    def pack(t):
-        return t.detach().cpu().half() if half and t.is_floating_point() else t.detach().cpu()
+    FACEGAN_PRETRAINED names a set where the notebook's cell says None (`make app`, the browser suite:
+    a dashboard takes no parameters); it is printed, as setup() prints the environment's other overrides."""
+    if set_name is None and os.environ.get(PRETRAINED_ENV):
+        set_name = os.environ[PRETRAINED_ENV]
+        print(f"pretrained {set_name!r}, from {PRETRAINED_ENV} (the notebook's cell says None)")
+    return None if set_name is None else Weights(notebook, set_name, folder)
 
-    record = None
-    if state is not None:
-        record = {k: getattr(state, k) for k in ("epoch", "step", "seconds", "history", "epoch_metrics", "samples",
-                                                   "best", "stopped")}
-    payload = {"format": FORMAT, "notebook": notebook, "model": model, "set": set_name,
-               "config": _config(config), "run_keys": sorted(run_keys(config) if is_dataclass(config) else ()), "card": card, "state": record,
-               "modules": {k: {n: pack(t) for n, t in m.state_dict().items()} for k, m in nets.items()}}
+
+def fit(trainer, weights: Weights | None, epochs: int, max_seconds: float | None = None,
+        part: str | None = None) -> TrainState:
+    """Train (weights None: trainer.fit, resuming its last.pt) or load the published part; return the state."""
+    if weights is None:
+        return trainer.fit(epochs, max_seconds=max_seconds)
+    return weights.load(trainer, part)
+
+
+def commit() -> str:
+    """Return the code's git commit ('unknown' outside a checkout)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile: str, data: str,
+           oracle_of=None, drop: dict | None = None, nets: dict | None = None, folder: Path = FOLDER) -> dict:
+    """Write `trainers` ({part: Trainer}, trained) as `<set_name>/<notebook>.pt` under folder in half
+    precision, list it in MANIFEST.json (replacing an older entry of the same notebook and set) and
+    return the entry.
+
+    oracle_of: the training faces whose cached attribute oracle judged the run (load_judges): shipped,
+    so a notebook opened on the set trains no judge.
+    drop: {part: network names} not needed to draw, edit or judge (a DCGAN's D).
+    nets: {part: {name: module}} to take the weights from instead of the trainer's (a selected epoch)."""
+    def pack(sd):
+        return {n: t.detach().cpu().half() if t.is_floating_point() else t.detach().cpu() for n, t in sd.items()}
+
+    drop, nets = drop or {}, nets or {}
+    parts = {}
+    for part, t in trainers.items():
+        modules = nets.get(part, t.modules)
+        record = {k: getattr(t.state, k) for k in ("epoch", "batch", "step", "seconds", "history", "epoch_metrics",
+                                                   "samples", "best", "stopped")}
+        parts[part] = {"config": t.config, "run_keys": list(t.run_keys), "state": record,
+                       "modules": {k: pack(m.state_dict()) for k, m in modules.items() if k not in drop.get(part, ())}}
+    first = next(iter(trainers.values()))
+    card = {"profile": profile, "data": data, "img_size": first.config.get("img_size"),
+            "images_seen": int(sum(t.state.step * t.global_batch for t in trainers.values())),
+            "train_seconds": round(sum(t.state.seconds for t in trainers.values()), 1),
+            "hardware": machine(first.device), "commit": commit(), "parts": list(trainers)}
+    oracle_payload = None
+    if oracle_of is not None:
+        from ..eval.oracle import oracle_cache_path
+
+        oracle_payload = torch.load(oracle_cache_path(oracle_of), map_location="cpu", weights_only=True)
+        oracle_payload["state_dict"] = pack(oracle_payload["state_dict"])
+    payload = {"format": FORMAT, "notebook": notebook, "model": model, "set": set_name, "profile": profile,
+               "parts": parts, "oracle": oracle_payload}
     rel = f"{set_name}/{notebook}.pt"
     path = atomic_write(Path(folder) / rel, lambda fh: torch.save(payload, fh))
     entry = {"notebook": notebook, "model": model, "set": set_name, "file": rel, "sha256": sha256(path),
-             "bytes": path.stat().st_size, "precision": "fp16" if half else "fp32", **card}
-    entries = [e for e in read_manifest(folder) if not (e["notebook"] == notebook and e["set"] == set_name)]
-    entries = sorted([*entries, entry], key=lambda e: (e["set"], e["notebook"]))
+             "bytes": path.stat().st_size, "precision": "fp16", **card}
+    # a new file's numbers come from a new `make evaluate`: an older entry's go with it
+    _write_manifest([e for e in read_manifest(folder) if not (e["notebook"] == notebook and e["set"] == set_name)]
+                    + [entry], folder)
+    return entry
+
+
+def _write_manifest(entries: list[dict], folder: Path) -> None:
+    entries = sorted(entries, key=lambda e: (e["set"], e["notebook"]))
     atomic_write_text(Path(folder) / "MANIFEST.json", json.dumps({"entries": entries}, indent=1) + "\n")
+
+
+def set_numbers(notebook: str, set_name: str, numbers: dict, folder: Path = FOLDER) -> dict:
+    """Write `make evaluate`'s numbers into the manifest entry of a set (the file is unchanged)."""
+    entry = find(notebook, set_name, folder)
+    entries = [e for e in read_manifest(folder) if e is not entry and e != entry]
+    entry = {**entry, "numbers": numbers}
+    _write_manifest(entries + [entry], folder)
     return entry
 
 
 def card_markdown(payload: dict) -> str:
     """Return a short model card (markdown) for a loaded set: what, trained on what, how long, its numbers."""
     c = payload["card"]
-    lines = [f"**{payload['notebook']}**, published set `{payload['set']}` ({payload['model']})",
+    lines = [f"**{payload['notebook']}**, published set `{payload['set']}` ({payload['model']}, "
+             f"{c.get('profile', '?')} profile, parts: {', '.join(c.get('parts', []))})",
              f"- trained on: {c.get('data', '?')}, {c.get('images_seen', 0):,} images seen in "
              f"{c.get('train_seconds', 0):.0f} s on {c.get('hardware', '?')} (commit {str(c.get('commit', '?'))[:10]})",
              f"- image size: {c.get('img_size', '?')} px"]

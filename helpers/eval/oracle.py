@@ -256,10 +256,15 @@ def _load(target: Path, expected: dict, device) -> tuple[AttributeOracle, dict] 
     except Exception as err:  # truncated / foreign file: retraining is the fix
         warnings.warn(f"oracle cache {target} is unreadable ({err}); retraining")
         return None
+    return _from_payload(payload, expected, device, f"oracle cache {target}")
+
+
+def _from_payload(payload: dict, expected: dict, device, what: str) -> tuple[AttributeOracle, dict] | None:
+    config = payload["config"]
     changed = [k for k, v in expected.items() if config.get(k) != v]
     if changed:
         detail = ", ".join(f"{k}: cached {config.get(k)!r} vs now {expected[k]!r}" for k in changed)
-        warnings.warn(f"oracle cache {target} does not match this data set ({detail}); retraining")
+        warnings.warn(f"{what} does not match this data set ({detail}); retraining")
         return None
     model = AttributeOracle(**config)
     model.load_state_dict(payload["state_dict"])
@@ -267,18 +272,24 @@ def _load(target: Path, expected: dict, device) -> tuple[AttributeOracle, dict] 
 
 
 def load_or_train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, retrain: bool = False,
-                         **kw) -> tuple[AttributeOracle, dict]:
+                         shipped: dict | None = None, **kw) -> tuple[AttributeOracle, dict]:
     """Return (oracle in eval mode on `device`, report), loaded from checkpoints_gan/oracle/<fs.key>.pt
     when it exists and fits train_fs, else trained with train_oracle(**kw) and cached.
 
     A cached oracle whose attr_names or channels (or in_size / feat_dim given in kw) differ is
     retrained with a warning; `retrain=True` forces it. `seconds` and the other training options do
     not invalidate the cache: delete the file or pass retrain=True after changing them.
+    shipped: the oracle a published weight set carries (its cache payload): used, cache or not, when
+    it was trained on these faces (same key), so a set is judged by the judge it was judged with.
     """
     _check_face_set(train_fs, "train_fs")
     target = oracle_cache_path(train_fs)
     expected = {"attr_names": list(train_fs.attr_names), "channels": int(train_fs.images.shape[1])}
     expected.update({k: kw[k] for k in ("in_size", "feat_dim") if k in kw})
+    if shipped is not None and shipped.get("key") == str(train_fs.key) and not retrain:
+        loaded = _from_payload(shipped, expected, device, "the published set's oracle")
+        if loaded is not None:
+            return loaded
     if target.exists() and not retrain:
         loaded = _load(target, expected, device)
         if loaded is not None:

@@ -95,11 +95,12 @@ def same_person_pairs(faces, n: int, seed: int = 0) -> tuple[torch.Tensor, torch
     return faces.images[a], faces.images[b]
 
 
-def load_judges(train, valid, device, eval_cfg) -> Judges:
-    """Return the Judges for a data set: the oracle trained on train (cached per data set), the
-    field's judges sized by eval_cfg (helpers.eval.presets.EvalConfig)."""
+def load_judges(train, valid, device, eval_cfg, weights=None) -> Judges:
+    """Return the Judges for a data set: the oracle trained on train (cached per data set; a published
+    set's `weights` bring theirs), the field's judges sized by eval_cfg (helpers.eval.presets.EvalConfig)."""
     from .oracle import load_or_train_oracle
 
-    oracle, report = load_or_train_oracle(train, valid, device=device, seconds=eval_cfg.oracle_seconds)
+    oracle, report = load_or_train_oracle(train, valid, device=device, seconds=eval_cfg.oracle_seconds,
+                                          shipped=weights.oracle() if weights is not None else None)
     return Judges(oracle, report, n_field=eval_cfg.fid_samples, n_identity=eval_cfg.identity_samples,
                   device=str(device))

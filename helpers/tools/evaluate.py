@@ -44,8 +44,8 @@ def read_weights(model: str, weights: str) -> tuple[dict, dict, str]:
         if ckpt["model"] != model:
             raise SystemExit(f"{path} holds a {ckpt['model']!r} model, not {model!r}: pass --model {ckpt['model']}")
         return ckpt["config"], ckpt["modules"], str(path)
-    payload = published.read(published.find(NOTEBOOK[model], weights))
-    return payload["config"], payload["modules"], f"published set {weights!r}"
+    part = published.open_set(NOTEBOOK[model], weights).payload["parts"][model]
+    return part["config"], part["modules"], f"published set {weights!r}"
 
 
 def config_from(package, saved: dict):
@@ -75,11 +75,11 @@ def evaluate(model: str, weights: str, data: str, n: int = 2000, split: str = "t
     n = min(n, len(test))
     judges = load_judges(train, valid, device, presets.config_for("demo", fid_samples=n, identity_samples=min(n, 300)))
     _, nets = package.build_trainer(cfg, train, device, None, live=False, progress=False)
-    missing = sorted(set(nets) - set(modules))
+    missing = sorted(set(nets) - set(modules) - ({"D"} if model == "dcgan" else set()))  # samples need no D
     if missing:
         raise SystemExit(f"{what} holds no weights for {missing}: pass a checkpoint of this model's trainer")
-    for name, module in nets.items():
-        module.load_state_dict(modules[name])
+    for name, sd in modules.items():
+        nets[name].load_state_dict(sd)
     if model == "fader":
         scores = package.evaluate(nets, cfg, judges, test, n)
         keys = ("fid", "kid", "kid_std", "kid_se", "face_detect_rate", *FADER_KEYS)

@@ -6,7 +6,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ...core import distributed
+from ...core import distributed, published
 from ...core.modules import adam, frozen
 from ...core.train import Trainer
 from ...data.faces import to_range
@@ -134,9 +134,11 @@ def build_trainer(cfg: FaderConfig, faces, device, ckpt_dir, *, sample_faces=Non
     return trainer, trainer.modules
 
 
-def train_run(cfg: FaderConfig, faces, valid, oracle, device, ckpt_dir, seconds: float | None, **trainer_kw):
+def train_run(cfg: FaderConfig, faces, valid, oracle, device, ckpt_dir, seconds: float | None, weights=None,
+              **trainer_kw):
     """Return (trainer, nets, state) after training cfg on faces for `seconds` of training in all
-    (cumulative: calling again with more seconds continues from last.pt), selecting on `valid`."""
+    (cumulative: calling again with more seconds continues from last.pt), selecting on `valid`;
+    with a published set's `weights` (helpers.core.published), its trained model instead."""
     from .evaluate import KEEP_BEST, val_tracker
 
     trainer, nets = build_trainer(cfg, faces, device, ckpt_dir, sample_faces=valid, keep_best=KEEP_BEST,
@@ -144,7 +146,7 @@ def train_run(cfg: FaderConfig, faces, valid, oracle, device, ckpt_dir, seconds:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    state = trainer.fit(cfg.epochs, max_seconds=seconds)
+    state = published.fit(trainer, weights, cfg.epochs, max_seconds=seconds)
     print(f"{trainer.ckpt_dir.name if trainer.ckpt_dir else 'fader'}: {state.stopped}, {state.epoch} epochs "
           f"+ {state.batch} batches, {state.step} steps, {state.seconds:.0f} s of training "
           f"({time.perf_counter() - t0:.0f} s wall this call)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ...core import distributed
+from ...core import distributed, published
 from ...core.average import ema_update, make_average, recalibrate_batchnorm
 from ...core.modules import adam, frozen
 from ...core.train import Trainer
@@ -166,17 +166,19 @@ def build_trainer(cfg: LapGANConfig, faces, device, ckpt_dir, *, level: int = 0,
     return trainer, trainer.modules
 
 
-def train_pyramid(cfg: LapGANConfig, faces, device, ckpt_root, **trainer_kw):
-    """Train every level in turn (each with its share of the budget); return (states, Gs, Ds).
+def train_pyramid(cfg: LapGANConfig, faces, device, ckpt_root, weights=None, **trainer_kw):
+    """Train every level in turn (each with its share of the budget), or load each from a published
+    set's `weights` (helpers.core.published); return (trainers, Gs, Ds).
 
-    states: {level name: TrainState}; Gs: [G per level] (the averages when cfg.ema); Ds: [D per
-    level]. Checkpoints go to ckpt_root/<level name>/ and a rerun resumes each level.
+    trainers: {level name: Trainer} (.state: its TrainState); Gs: [G per level] (the averages when
+    cfg.ema); Ds: [D per level]. Checkpoints go to ckpt_root/<level name>/ and a rerun resumes each level.
     """
-    states, Gs, Ds = {}, [], []
+    trainers, Gs, Ds = {}, [], []
     for level in range(len(cfg.sizes)):
         name = level_name(cfg, level)
         trainer, nets = build_trainer(cfg, faces, device, ckpt_root / name, level=level, **trainer_kw)
-        states[name] = trainer.fit(cfg.epochs, max_seconds=level_seconds(cfg, level))
+        published.fit(trainer, weights, cfg.epochs, max_seconds=level_seconds(cfg, level), part=name)
+        trainers[name] = trainer
         Gs.append(sampler(nets).eval())
         Ds.append(nets["D"].eval())
-    return states, Gs, Ds
+    return trainers, Gs, Ds
