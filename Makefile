@@ -1,9 +1,10 @@
 # Face GAN Lab. Two commands on a fresh machine:
-#   make run    execute every notebook headless (demo profile): executed copies, figures, metrics in outputs/
-#               (DATA=path/to/celeba trains on a real folder instead of the embedded faces)
+#   make run    execute every notebook headless (demo profile) from the published `synthetic` weights: executed
+#               copies, figures, metrics in outputs/ (TRAIN=1 trains every model instead; DATA=path/to/celeba
+#               trains on a real folder)
 #   make test   strict nbval on the notebooks (smoke profile) + problem_unittests.py + unit tests
 #   make test-browser  every notebook in JupyterLab + headless Chromium: Run All, move every slider (tests/browser)
-#   make app NB=01     a notebook's sliders as a Voila dashboard on 127.0.0.1 (PROFILE=smoke for a quick look)
+#   make app NB=01     a notebook's sliders as a Voila dashboard on 127.0.0.1, on the published weights (TRAIN=1: trains)
 #   make train MODEL=dcgan [PROFILE=full DATA=data/celeba NPROC=8]  headless training, NPROC processes (torchrun)
 PY      ?= python3
 VENV    := .venv
@@ -13,6 +14,9 @@ PROFILE ?= demo
 NB      ?=
 DATA    ?=
 DATA_ARG = $(if $(DATA),--data $(DATA),)
+# Published weights unless TRAIN=1 or a data folder is named (a set is trained on its own data).
+TRAIN   ?=
+WEIGHTS_SET = $(if $(or $(TRAIN),$(DATA)),,synthetic)
 
 .PHONY: run test test-browser chromium app lab bench bench-quality bench-ddp data publish publish-real rehearse gpu-check train align evaluate clean-cache help
 
@@ -34,7 +38,7 @@ data: $(STAMP)
 	$(BIN)/python -m helpers.data synth --out data/synthfaces --n 20000 --size 64 --if-missing
 
 run: data
-	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) $(DATA_ARG) $(NB)
+	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) $(DATA_ARG) $(if $(WEIGHTS_SET),--pretrained $(WEIGHTS_SET),) $(NB)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --nbval notebooks/ problem_unittests.py tests/ --ignore=tests/browser
@@ -60,12 +64,12 @@ app: $(BROWSER_STAMP)
 	@nb=$$(ls notebooks/$(NB)_*.ipynb 2>/dev/null | head -1); \
 	test -n "$(NB)" -a -n "$$nb" || { echo "usage: make app NB=01 (one of: $$(ls notebooks | cut -c1-2 | tr '\n' ' '))"; exit 2; }; \
 	echo "Voila: $$nb ($(PROFILE) profile) on http://127.0.0.1:$(APP_PORT)/ (Ctrl-C stops it)"; \
-	FACEGAN_PROFILE=$(PROFILE) $(BIN)/voila "$$nb" --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1 --show_tracebacks=True
+	FACEGAN_PROFILE=$(PROFILE) FACEGAN_PRETRAINED=$(WEIGHTS_SET) $(BIN)/voila "$$nb" --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1 --show_tracebacks=True
 
-# Re-execute the notebooks in place (demo profile), refresh assets/ (figures, metrics.json) and the
-# README's results table from them: what we commit.
+# Re-execute the notebooks in place (demo profile), training every model, refresh assets/ (figures,
+# metrics.json), the README's results table and the published `synthetic` weights from them: what we commit.
 publish: data
-	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) --inplace $(NB)
+	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) --inplace --publish synthetic $(NB)
 
 # Runs on real faces (make publish-real DATA=../shared/data/celeba_dev NB="01 02 03 04"): metrics and
 # figures of generated faces only into assets/real/<data folder>/, and the README's real-faces table.

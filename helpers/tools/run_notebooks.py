@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..core import paths
 from ..core.config import REHEARSE_ENV
+from ..core.published import PRETRAINED_ENV
 from ..core.runtime import PROFILE_ENV
 
 
@@ -101,6 +102,12 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="demo", choices=["smoke", "demo", "full", "auto"])
     ap.add_argument("--inplace", action="store_true", help="write the executed notebook back into notebooks/")
     ap.add_argument("--data", default=None, help="the notebooks' `data` parameter (default: each notebook's own)")
+    ap.add_argument("--pretrained", default=None, metavar="SET",
+                    help="the notebooks' `pretrained` parameter: start from that published weight set instead of "
+                         "training (make run: 'synthetic')")
+    ap.add_argument("--publish", default=None, metavar="SET",
+                    help="the notebooks' `publish` parameter: export each run's trained weights as that set "
+                         "(make publish: 'synthetic')")
     ap.add_argument("--real", action="store_true",
                     help="a run on real faces (needs --data): outputs/real/<data folder>/, then its metrics and "
                          "figures of generated faces into assets/real/ and the README's real-faces table")
@@ -136,10 +143,15 @@ def main(argv=None) -> int:
         os.environ["FACEGAN_OUTPUTS"] = str(outputs)
     if os.environ.pop(PROFILE_ENV, None):
         print(f"{PROFILE_ENV} ignored: the notebooks run with profile={args.profile!r} (--profile)")
+    if os.environ.pop(PRETRAINED_ENV, None):
+        print(f"{PRETRAINED_ENV} ignored: the notebooks run with pretrained={args.pretrained!r} (--pretrained)")
     if args.data is not None:  # kernels run inside notebooks/: folders as absolute paths (several: a:b)
         args.data = os.pathsep.join(str(Path(p).expanduser().resolve()) if Path(p).expanduser().exists() else p
                                     for p in args.data.split(os.pathsep))
-    params = {"profile": args.profile, **({} if args.data is None else {"data": args.data})}
+    if args.pretrained and args.publish:
+        ap.error("--publish exports weights trained in the run: it goes without --pretrained")
+    params = {"profile": args.profile, **({} if args.data is None else {"data": args.data}),
+              **{k: v for k, v in (("pretrained", args.pretrained), ("publish", args.publish)) if v}}
     failed = []
     for nb in nbs:
         out = nb if args.inplace else outputs / nb.stem / nb.name
@@ -147,8 +159,10 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         print(f"== {nb.name} ({args.profile}{', rehearsal' if args.rehearse else ''}) -> {out}", flush=True)
         try:
+            declared = papermill.inspect_notebook(str(nb))  # 00_data trains nothing: no `pretrained`
             papermill.execute_notebook(str(nb), str(out), cwd=str(paths.NOTEBOOKS), kernel_name="python3",
-                                       parameters=params, progress_bar=False, log_output=False)
+                                       parameters={k: v for k, v in params.items() if k in declared},
+                                       progress_bar=False, log_output=False)
             if args.inplace:
                 drop_injected_cell(out)
             if args.inplace and args.profile != "smoke":  # make publish: what the README shows and tabulates
