@@ -63,7 +63,7 @@ test-browser: $(BROWSER_STAMP) chromium
 app: $(BROWSER_STAMP)
 	@nb=$$(ls notebooks/$(NB)_*.ipynb 2>/dev/null | head -1); \
 	test -n "$(NB)" -a -n "$$nb" || { echo "usage: make app NB=01 (one of: $$(ls notebooks | cut -c1-2 | tr '\n' ' '))"; exit 2; }; \
-	echo "Voila: $$nb ($(PROFILE) profile) on http://127.0.0.1:$(APP_PORT)/ (Ctrl-C stops it)"; \
+	echo "Voila: $$nb ($(PROFILE) profile, $(if $(WEIGHTS_SET),published weights $(WEIGHTS_SET),training here)) on http://127.0.0.1:$(APP_PORT)/ (Ctrl-C stops it)"; \
 	FACEGAN_PROFILE=$(PROFILE) FACEGAN_PRETRAINED=$(WEIGHTS_SET) $(BIN)/voila "$$nb" --no-browser --port=$(APP_PORT) --Voila.ip=127.0.0.1 --show_tracebacks=True
 
 # Re-execute the notebooks in place (demo profile), training every model, refresh assets/ (figures,
@@ -133,8 +133,8 @@ WEIGHTS ?=
 N       ?= 2000
 SPLIT   ?= test
 evaluate: $(STAMP)
-	@test -n "$(MODEL)" -a -n "$(WEIGHTS)" -a -n "$(OUT)" || { echo "usage: make evaluate MODEL=dcgan|fader|began WEIGHTS=path/to/last.pt [DATA=folder] OUT=file.json [N=2000] [SPLIT=test|valid|all]"; exit 2; }
-	$(BIN)/python -m helpers.tools.evaluate --model $(MODEL) --weights "$(WEIGHTS)" $(DATA_ARG) --out "$(OUT)" --n $(N) --split $(SPLIT)
+	@test -n "$(MODEL)" -a -n "$(WEIGHTS)" -a -n "$(OUT)" || { echo "usage: make evaluate MODEL=dcgan|fader|smile|began|lapgan WEIGHTS=path/to/last.pt|synthetic [DATA=folder] OUT=file.json [N=2000] [SPLIT=test|valid|all] [RECORD=1]"; exit 2; }
+	$(BIN)/python -m helpers.tools.evaluate --model $(MODEL) --weights "$(WEIGHTS)" $(DATA_ARG) --out "$(OUT)" --n $(N) --split $(SPLIT) $(if $(RECORD),--record,)
 
 clean-cache:
 	rm -rf data/cache

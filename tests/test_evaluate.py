@@ -32,5 +32,7 @@ def test_a_dcgan_checkpoint_is_judged_on_a_folder(tmp_path):
 def test_an_unknown_published_set_says_which_there_are(tmp_path, capsys):
     assert evaluate.main(["--model", "dcgan", "--weights", "nosuchset", "--out", str(tmp_path / "x.json")]) == 2
     assert "no published set 'nosuchset' for 01_dcgan_face_generation" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="evaluate takes dcgan, fader, began"):
-        evaluate.read_weights("smile", "synthetic")
+    with pytest.raises(SystemExit, match="evaluate takes dcgan, fader, smile, began, lapgan"):
+        evaluate.read_weights("stylegan", "synthetic")
+    with pytest.raises(SystemExit, match="takes a published set's name"):
+        evaluate.read_weights("smile", str(tmp_path / "last.pt"))

@@ -62,3 +62,17 @@ def test_real_rows_judge_goals_and_set_the_embedded_value_beside(tmp_path):
     page.write_text(f"{readme.START}\nold\n{readme.END}\n{readme.REAL_START}\nold\n{readme.REAL_END}\n")
     assert readme.rewrite(page, tmp_path)
     assert readme.section(page.read_text(), readme.REAL_START, readme.REAL_END) == table
+
+
+def test_the_published_sets_table_is_what_the_manifest_says(tmp_path):
+    text = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.section(text, readme.PUB_START, readme.PUB_END) == readme.published_table(), \
+        "README.md's published-sets table is stale: python -m helpers.tools.readme --write"
+    entry = {"notebook": "01_dcgan_face_generation", "set": "synthetic", "data": "synthetic", "img_size": 32,
+             "images_seen": 15360, "train_seconds": 480.2, "hardware": "a CPU", "bytes": 4_300_000,
+             "numbers": {"fid": 41.96, "face_detect_rate": 0.5, "n": 2000, "data": "synthetic", "split": "test"}}
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"entries": [entry, {**entry, "set": "celeba", "numbers": {}}]}))
+    table = readme.published_table(tmp_path)
+    assert ("| 01_dcgan_face_generation | `synthetic` | synthetic, 32 px | 15,360 images, 480 s, a CPU | 4.3 MB "
+            "| FID 42.0, faces found 0.50 (2,000 samples, synthetic test) |") in table
+    assert "| `celeba` |" in table and "not measured yet" in table and "All files together: 8.6 MB." in table

@@ -32,6 +32,24 @@ def test_runs_with_the_profile_parameter_and_writes_executed_copies(tmp_path, mo
     assert "".join(executed["cells"][2]["outputs"][0]["text"]).splitlines()[-1] == "smoke"  # nothing overrode it
 
 
+def test_pretrained_reaches_only_the_notebooks_that_take_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FACEGAN_PRETRAINED", "celeba")  # a stray variable loses to --pretrained
+    monkeypatch.setattr(paths, "OUTPUTS", tmp_path / "outputs")
+    takes = tiny_notebook(tmp_path / "07_takes.ipynb", "print(pretrained)")
+    nb = nbformat.read(takes, as_version=4)
+    nb.cells[0].source += '\npretrained = None'
+    nbformat.write(nb, takes)
+    plain = tiny_notebook(tmp_path / "08_plain.ipynb", "print('pretrained' in globals())")
+    assert run_notebooks.main([str(takes), str(plain), "--profile", "smoke", "--pretrained", "synthetic"]) == 0
+    assert "FACEGAN_PRETRAINED ignored" in capsys.readouterr().out
+    out = {n: json.loads((tmp_path / "outputs" / n / f"{n}.ipynb").read_text())["cells"][-1]["outputs"][0]["text"]
+           for n in ("07_takes", "08_plain")}
+    assert "".join(out["07_takes"]) == "synthetic\n" and "".join(out["08_plain"]) == "False\n"
+    with pytest.raises(SystemExit):
+        run_notebooks.main([str(takes), "--pretrained", "synthetic", "--publish", "synthetic"])
+    assert "goes without --pretrained" in capsys.readouterr().err
+
+
 def test_a_notebook_published_in_place_keeps_no_injected_cell(tmp_path, monkeypatch):
     nb = tiny_notebook(tmp_path / "07_ok.ipynb", "print(profile)")
     assert run_notebooks.main([str(nb), "--profile", "smoke", "--inplace"]) == 0

@@ -9,7 +9,11 @@ weights and loaded strictly; DATA's split is scored with the project's judges (d
 FID / KID against the split's faces, the face detector on the samples and on the real faces, and
 for Fader the attribute swap, preservation, reconstruction PSNR and identity kept (plain and
 residual). `--split all` is for a folder no model trained on. One JSON comes out.
-Models: dcgan, began and fader (one trainer each); SMiLE and LAPGAN come with their published sets.
+Models: dcgan, began and fader (a checkpoint or a published set); smile and lapgan (a published set:
+their notebooks train several networks): SMiLE's ACGAN samples and its converter (ACGAN + the fixed
+encoder): conversion, preservation, PSNR and identity kept; LAPGAN's pyramid, and its direct DCGAN's
+FID as `fid_direct`. A published set is judged by the oracle it ships when DATA is the folder it was
+trained on (the card's numbers), else by one trained on DATA's training faces.
 """
 from __future__ import annotations
 
@@ -26,8 +30,11 @@ from ..core import published
 from ..core.atomic import atomic_write_text
 from ..core.checkpoint import read_checkpoint
 from ..core.runtime import get_device, machine
+from ..eval import judges as face_judges
 
-NOTEBOOK = {"dcgan": "01_dcgan_face_generation", "fader": "02_fadernet", "began": "04_began_interpolation"}
+NOTEBOOK = {"dcgan": "01_dcgan_face_generation", "fader": "02_fadernet", "smile": "03_smile_converter",
+            "began": "04_began_interpolation", "lapgan": "05_lapgan"}
+SETS_ONLY = ("smile", "lapgan")
 FIELD_KEYS = ("fid", "kid", "kid_std", "kid_se", "face_detect_rate", "fd_oracle")
 FADER_KEYS = ("swap_accuracy_mean", "preserve_accuracy", "recon_psnr", "identity_kept", "swap_accuracy_residual_mean",
               "preserve_accuracy_residual", "identity_kept_residual", "identity_kept_recon")
@@ -36,10 +43,12 @@ FADER_KEYS = ("swap_accuracy_mean", "preserve_accuracy", "recon_psnr", "identity
 def read_weights(model: str, weights: str) -> tuple[dict, dict, str]:
     """Return (config dict, {network: state_dict}, what they are) of a checkpoint file or a published set."""
     if model not in NOTEBOOK:
-        raise SystemExit(f"--model {model}: evaluate takes {', '.join(NOTEBOOK)} (SMiLE and LAPGAN: with their "
-                         "published sets, issue 34)")
+        raise SystemExit(f"--model {model}: evaluate takes {', '.join(NOTEBOOK)}")
     path = Path(weights).expanduser()
     if path.suffix == ".pt" or path.is_file():
+        if model in SETS_ONLY:
+            raise SystemExit(f"--model {model} takes a published set's name (its notebook trains several networks), "
+                             f"not a checkpoint: e.g. --weights synthetic")
         ckpt = read_checkpoint(path)
         if ckpt["model"] != model:
             raise SystemExit(f"{path} holds a {ckpt['model']!r} model, not {model!r}: pass --model {ckpt['model']}")
@@ -56,24 +65,21 @@ def config_from(package, saved: dict):
 
 def evaluate(model: str, weights: str, data: str, n: int = 2000, split: str = "test", device=None) -> dict:
     """Return the judges' numbers of `model`'s `weights` on `data`'s `split` (see the module docstring)."""
-    from ..data.faces import load_faces
-    from ..eval import judges as face_judges
     from ..eval import presets
     from ..eval.panel import load_judges
 
+    if model in SETS_ONLY:
+        return evaluate_set(model, weights, data, n, split, device)
     package = importlib.import_module(f"helpers.models.{model}")
     saved, modules, what = read_weights(model, weights)
     cfg = config_from(package, saved)
     device = torch.device(device) if device else get_device()
-    test = load_faces(data, cfg.img_size, split=split)
-    if model == "fader" and not set(cfg.attrs) <= set(test.attr_names):
-        raise SystemExit(f"{data} has no labels for {sorted(set(cfg.attrs) - set(test.attr_names))}: Fader's "
-                         "swap and preservation need a folder with CelebA's attributes")
     # the oracle (attribute FD, Fader's swap) learns from the folder's training faces, or all of them
-    train = test if split == "all" else load_faces(data, cfg.img_size, split="train")
-    valid = test if split == "all" else load_faces(data, cfg.img_size, split="valid")
+    train, valid, test = folders(data, cfg.img_size, split, need=cfg.attrs if model == "fader" else ())
     n = min(n, len(test))
-    judges = load_judges(train, valid, device, presets.config_for("demo", fid_samples=n, identity_samples=min(n, 300)))
+    shipped = None if Path(weights).suffix == ".pt" or Path(weights).is_file() else published.open_set(NOTEBOOK[model], weights)
+    judges = load_judges(train, valid, device, presets.config_for("demo", fid_samples=n, identity_samples=min(n, 300)),
+                         shipped)
     _, nets = package.build_trainer(cfg, train, device, None, live=False, progress=False)
     missing = sorted(set(nets) - set(modules) - ({"D"} if model == "dcgan" else set()))  # samples need no D
     if missing:
@@ -91,6 +97,69 @@ def evaluate(model: str, weights: str, data: str, n: int = 2000, split: str = "t
             "face_detect_rate_real": face_judges.face_detection_rate(real), "machine": machine(device)}
 
 
+def folders(data: str, size: int, split: str, need=()):
+    """Return (train, valid, test) FaceSets of `data` at `size` px for `split` (all three the whole
+    folder for 'all'); `need`: attributes the test faces must carry."""
+    from ..data.faces import load_faces
+
+    test = load_faces(data, size, split=split)
+    missing = sorted(set(need) - set(test.attr_names))
+    if missing:
+        raise SystemExit(f"{data} has no labels for {missing}: this model's numbers need CelebA's attributes")
+    if split == "all":
+        return test, test, test
+    return load_faces(data, size, split="train"), load_faces(data, size, split="valid"), test
+
+
+def evaluate_set(model: str, set_name: str, data: str, n: int, split: str, device=None) -> dict:
+    """Return the numbers of a published SMiLE or LAPGAN set: the networks are built as the notebook
+    builds them (the set's profile) and loaded with the set's checks."""
+    from ..eval import presets
+    from ..eval.panel import load_judges
+    from ..models import dcgan, lapgan, smile
+
+    w = published.open_set(NOTEBOOK[model], set_name)
+    device = torch.device(device) if device else get_device()
+    quiet = dict(live=False, progress=False)
+    sizes = presets.config_for("demo", fid_samples=n, identity_samples=min(n, 300))
+    if model == "smile":
+        cfg = smile.config_for(w.profile)
+        train, valid, test = folders(data, cfg.img_size, split, need=cfg.acgan.attrs)
+        n = min(n, len(test))
+        judges = load_judges(train, valid, device, sizes, w)
+        ac_trainer, ac_nets = smile.build_gan_trainer(cfg.acgan, train, device, None, **quiet)
+        ac_state = w.load(ac_trainer, "acgan")
+        G = smile.sampler(ac_nets)
+        enc, E = smile.build_encoder_trainer(cfg.encoder_after, G, cfg.acgan, train, device, None,
+                                             generator_tag=f"acgan@{ac_state.step}", **quiet)
+        w.load(enc, "encoder_after")
+        scores = {**smile.evaluate(ac_nets, cfg.acgan, judges, test, n),
+                  **smile.conversion_metrics(G, E, judges.oracle, test, cfg.acgan, cfg.encoder_after, n=n,
+                                             judges=judges, pairs_from=train)}
+        keys = (*FIELD_KEYS, "class_accuracy", "conversion_accuracy", "preserve_accuracy", "recon_psnr", "identity_kept",
+                "conversion_accuracy_residual", "preserve_accuracy_residual", "identity_kept_residual")
+        size = cfg.img_size
+    else:
+        cfg = lapgan.config_for(w.profile)
+        train, valid, test = folders(data, 32, split)
+        n = min(n, len(test))
+        judges = load_judges(train, valid, device, sizes, w)
+        pyramid_faces = train if cfg.img_size == 32 else folders(data, cfg.img_size, split)[0]
+        _, Gs, _ = lapgan.train_pyramid(cfg, pyramid_faces, device, None, weights=w, **quiet)
+        dc_cfg = dcgan.config_for(w.profile, img_size=min(cfg.img_size, 64), max_seconds=cfg.direct_seconds,
+                                  max_images=cfg.max_images)
+        direct, direct_nets = dcgan.build_trainer(dc_cfg, pyramid_faces, device, None, **quiet)
+        w.load(direct, "direct")
+        fake_direct = lapgan.resize_to(dcgan.samples(direct_nets, dc_cfg, n), 32)
+        scores = {**lapgan.evaluate(Gs, cfg, judges, test, n),
+                  "fid_direct": judges.generated(fake_direct, test, n)["fid"]}
+        keys, size = (*FIELD_KEYS, "fid_direct"), cfg.img_size
+    real = test.sample(n, seed=2)
+    return {"model": model, "weights": f"published set {set_name!r}", "data": str(data), "split": split, "n": n,
+            "img_size": size, **{k: float(scores[k]) for k in keys if scores.get(k) is not None},
+            "face_detect_rate_real": face_judges.face_detection_rate(real), "machine": machine(device)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help=", ".join(NOTEBOOK))
@@ -100,7 +169,12 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=2000, help="samples (and real faces) judged")
     ap.add_argument("--split", default="test", choices=("test", "valid", "all"))
     ap.add_argument("--device", default=None)
+    ap.add_argument("--record", action="store_true",
+                    help="a published set: also write the numbers into its MANIFEST.json entry (the model card)")
     a = ap.parse_args(argv)
+    is_set = not (Path(a.weights).suffix == ".pt" or Path(a.weights).is_file())
+    if a.record and not is_set:
+        ap.error("--record writes a published set's card: pass the set's name as --weights")
     try:
         result = evaluate(a.model, a.weights, a.data, a.n, a.split, a.device)
     except (published.PublishedError, FileNotFoundError) as err:
@@ -108,6 +182,15 @@ def main(argv=None) -> int:
         return 2
     atomic_write_text(Path(a.out), json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
+    if a.record:
+        numbers = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()
+                   if k not in ("model", "weights", "machine")}
+        published.set_numbers(NOTEBOOK[a.model], a.weights, numbers)
+        from ..core import paths
+        from .readme import rewrite
+
+        rewrite(paths.ROOT / "README.md")  # its published-sets table shows the cards
+        print(f"recorded in {published.FOLDER / 'MANIFEST.json'} ({NOTEBOOK[a.model]}, set {a.weights!r}) and README.md")
     return 0
 
 

@@ -21,6 +21,12 @@ from ..eval.report import markdown_table
 
 START, END = "<!-- results:start (make publish writes this table) -->", "<!-- results:end -->"
 REAL_START, REAL_END = "<!-- real:start (make publish-real writes this table) -->", "<!-- real:end -->"
+PUB_START, PUB_END = "<!-- published:start (make publish and make evaluate RECORD=1 write this table) -->", "<!-- published:end -->"
+# A card's numbers the README shows, as `make evaluate` names them.
+CARD_NUMBERS = (("fid", "FID {:.1f}"), ("kid", "KID {:.4f}"), ("face_detect_rate", "faces found {:.2f}"),
+                ("swap_accuracy_mean", "swap {:.3f}"), ("identity_kept_residual", "identity kept (residual) {:.2f}"),
+                ("conversion_accuracy", "conversion {:.3f}"), ("identity_kept", "identity kept {:.2f}"),
+                ("fid_direct", "direct DCGAN's FID {:.1f}"))
 OPS = {">=": operator.ge, "<=": operator.le}
 
 # (notebook, label, metric key or callable(metrics) -> value, format, goal (op, value) or None)
@@ -165,6 +171,24 @@ def real_table(root: Path | None = None) -> str:
     return markdown_table(["notebook", "real faces", "measure", "value", "goal: met?", "embedded data", "run"], rows) + "\n"
 
 
+def published_table(folder: Path | None = None) -> str:
+    """Return the published weight sets' table (markdown) from MANIFEST.json: what each set is and its
+    card's numbers (`make evaluate RECORD=1`)."""
+    from ..core import published
+
+    rows = []
+    for e in published.read_manifest(folder or published.FOLDER):
+        n = e.get("numbers") or {}
+        shown = ", ".join(f.format(n[k]) for k, f in CARD_NUMBERS if isinstance(n.get(k), (int, float)))
+        judged = f" ({n['n']:,} samples, {n.get('data', '?')} {n.get('split', '')})" if shown and "n" in n else ""
+        rows.append([e["notebook"], f"`{e['set']}`", f"{e.get('data', '?')}, {e.get('img_size', '?')} px",
+                     f"{e.get('images_seen', 0):,} images, {e.get('train_seconds', 0):.0f} s, {e.get('hardware', '?')}",
+                     f"{e['bytes'] / 1e6:.1f} MB", (shown + judged) or "not measured yet"])
+    total = sum(e["bytes"] for e in published.read_manifest(folder or published.FOLDER)) / 1e6
+    return markdown_table(["notebook", "set", "trained on", "training", "file", "card's numbers (`make evaluate`)"],
+                          rows) + f"\nAll files together: {total:.1f} MB.\n"
+
+
 def section(readme_text: str, start: str = START, end: str = END) -> str:
     """Return the text between a pair of the README's markers (default: the results table's)."""
     m = re.search(re.escape(start) + r"\n(.*?)" + re.escape(end), readme_text, flags=re.S)
@@ -180,6 +204,9 @@ def rewrite(readme: Path, root: Path | None = None) -> bool:
     pairs = [(START, END, table)] + ([(REAL_START, REAL_END, real_table)] if REAL_START in text else [])
     for start, end, make in pairs:
         text = text.replace(start + "\n" + section(text, start, end) + end, start + "\n" + make(root) + end)
+    if PUB_START in text and root is None:
+        text = text.replace(PUB_START + "\n" + section(text, PUB_START, PUB_END) + PUB_END,
+                            PUB_START + "\n" + published_table() + PUB_END)
     if text == original:
         return False
     readme.write_text(text, encoding="utf-8")
@@ -195,7 +222,8 @@ def main(argv=None) -> int:
         print("README.md table", "rewritten" if rewrite(readme) else "already up to date")
         return 0
     text = readme.read_text(encoding="utf-8")
-    same = section(text) == table() and section(text, REAL_START, REAL_END) == real_table()
+    same = (section(text) == table() and section(text, REAL_START, REAL_END) == real_table()
+            and section(text, PUB_START, PUB_END) == published_table())
     print("README.md tables match assets/**/metrics.json" if same else "README.md tables are stale: run make publish")
     return 0 if same else 1
 

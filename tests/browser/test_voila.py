@@ -19,3 +19,13 @@ def test_notebook_sliders_in_voila(workdir, env, page, nb):
     assert report.census is not None, "the census cell did not run: Voila stopped early\n" + "\n".join(report.errors)
     problems = harness.failures(report, servers.expected_controls(report.census))
     assert not problems, f"{nb.name} in Voila:\n" + "\n".join(problems) + "\n" + harness.summary(report)
+
+
+def test_a_notebook_started_from_published_weights_in_voila(workdir, env, page):
+    """`make app`'s default: Fader on the published `synthetic` set (FACEGAN_PRETRAINED), no training.
+    Its pictures are edited faces, so the check that every control changes the picture means something."""
+    nb = next(servers.NOTEBOOKS.glob("02_*.ipynb"))
+    report = check_in_voila(workdir, {**env, "FACEGAN_PRETRAINED": "synthetic"}, page, nb, f"voila_published_{nb.stem}")
+    assert report.census is not None, "the census cell did not run: Voila stopped early\n" + "\n".join(report.errors)
+    problems = harness.failures(report, servers.expected_controls(report.census))
+    assert not problems, f"{nb.name} in Voila on published weights:\n" + "\n".join(problems) + "\n" + harness.summary(report)

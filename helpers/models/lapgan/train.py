@@ -176,7 +176,8 @@ def train_pyramid(cfg: LapGANConfig, faces, device, ckpt_root, weights=None, **t
     trainers, Gs, Ds = {}, [], []
     for level in range(len(cfg.sizes)):
         name = level_name(cfg, level)
-        trainer, nets = build_trainer(cfg, faces, device, ckpt_root / name, level=level, **trainer_kw)
+        trainer, nets = build_trainer(cfg, faces, device, ckpt_root / name if ckpt_root else None, level=level,
+                                      **trainer_kw)
         published.fit(trainer, weights, cfg.epochs, max_seconds=level_seconds(cfg, level), part=name)
         trainers[name] = trainer
         Gs.append(sampler(nets).eval())

@@ -1,0 +1,34 @@
+"""Every notebook opened on the published `synthetic` set (play first): it runs top to bottom, shows the
+set's card, and trains nothing (no checkpoint is written). The smoke profile sizes the judges; the
+networks are the set's (its profile's), loaded after their sha256 was checked."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers.core import paths, published
+
+NOTEBOOKS = sorted(p for p in paths.NOTEBOOKS.glob("0[1-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_from_the_published_synthetic_set(nb, tmp_path, monkeypatch):
+    import papermill
+
+    entry = published.find(nb.stem, "synthetic")  # the set is committed: a missing entry fails here
+    ckpts = tmp_path / "checkpoints"
+    monkeypatch.setenv("FACEGAN_CHECKPOINTS", str(ckpts))
+    monkeypatch.setenv("FACEGAN_OUTPUTS", str(tmp_path / "outputs"))
+    monkeypatch.delenv(published.PRETRAINED_ENV, raising=False)
+    out = tmp_path / nb.name
+    papermill.execute_notebook(str(nb), str(out), cwd=str(paths.NOTEBOOKS), kernel_name="python3", progress_bar=False,
+                               parameters={"profile": os.environ.get("FACEGAN_PROFILE", "smoke"), "pretrained": "synthetic"})
+    executed = json.loads(out.read_text())
+    shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in executed["cells"]
+                    for o in c.get("outputs", []))
+    assert f"published set `synthetic`" in shown and f"{entry['images_seen']:,} images seen" in shown
+    trained = [p for p in ckpts.rglob("*.pt") if "oracle" not in p.parts] if ckpts.exists() else []
+    assert not trained, f"{nb.name} on a published set wrote checkpoints (it trained): {trained}"
+    oracle = list((ckpts / "oracle").glob("*.pt")) if (ckpts / "oracle").exists() else []
+    assert not oracle, f"{nb.name} trained its oracle instead of using the set's: {oracle}"
