@@ -196,6 +196,21 @@ def test_cache_with_other_attr_names_or_channels_is_retrained(cache_dir):
     assert oracle.channels == 1
 
 
+def test_a_judge_given_a_shorter_budget_is_retrained_for_a_longer_run(cache_dir, monkeypatch):
+    train, valid = make_toy(64, 50), make_toy(32, 51)
+    O.load_or_train_oracle(train, valid, device="cpu", seconds=4, max_epochs=1, progress=False)  # a smoke run's
+    calls = []
+    real = O.train_oracle
+    monkeypatch.setattr(O, "train_oracle", lambda *a, **k: calls.append(k["seconds"]) or real(*a, **k))
+    O.load_or_train_oracle(train, valid, device="cpu", seconds=6, max_epochs=1, progress=False)  # close enough
+    assert calls == []
+    with pytest.warns(UserWarning, match="given 4 s of training, this run asks for 60 s: retraining"):
+        O.load_or_train_oracle(train, valid, device="cpu", seconds=60, max_epochs=1, progress=False)
+    assert calls == [60]
+    O.load_or_train_oracle(train, valid, device="cpu", seconds=4, max_epochs=1, progress=False)  # longer serves shorter
+    assert calls == [60]
+
+
 def test_retrain_flag_and_corrupt_cache(cache_dir, monkeypatch):
     train, valid = make_toy(64, 40), make_toy(32, 41)
     calls = []

@@ -229,12 +229,15 @@ def train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, max_epochs:
     accuracy = _evaluate(model, _resized_uint8(valid_fs.images, in_size), valid_fs.attrs.float())
     model.eval()
     report = {"accuracy": accuracy, "mean_accuracy": sum(accuracy.values()) / len(accuracy),
-              "train_seconds": train_seconds, "n_train": n, "n_valid": len(valid_fs.images),
+              "train_seconds": train_seconds, "budget_seconds": seconds, "n_train": n, "n_valid": len(valid_fs.images),
               "epochs": state.epoch + (state.batch > 0), "steps": state.step, "task": model.task}
     return model, report
 
 
 # --------------------------------------------------------------------------- cache
+SHORTER = 0.5  # a cached oracle given less than this fraction of the asked seconds is retrained
+
+
 def oracle_cache_path(fs) -> Path:
     """Return checkpoints_gan/oracle/<fs.key>.pt (key made file-name safe)."""
     name = re.sub(r"[^A-Za-z0-9._=-]+", "_", str(fs.key)).strip("._") or "default"
@@ -277,8 +280,9 @@ def load_or_train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, ret
     when it exists and fits train_fs, else trained with train_oracle(**kw) and cached.
 
     A cached oracle whose attr_names or channels (or in_size / feat_dim given in kw) differ is
-    retrained with a warning; `retrain=True` forces it. `seconds` and the other training options do
-    not invalidate the cache: delete the file or pass retrain=True after changing them.
+    retrained with a warning; `retrain=True` forces it. So is one given less than half of `seconds`
+    to train (a smoke run's judge never judges a demo run); one given more serves a shorter budget. The other training options do not invalidate the cache: delete the file or pass
+    retrain=True after changing them.
     shipped: the oracle a published weight set carries (its cache payload): used, cache or not, when
     it was trained on these faces (same key), so a set is judged by the judge it was judged with.
     """
@@ -292,6 +296,11 @@ def load_or_train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, ret
             return loaded
     if target.exists() and not retrain:
         loaded = _load(target, expected, device)
+        # a judge given a fraction of this budget (a smoke run's) must not judge a longer run
+        if loaded is not None and loaded[1].get("budget_seconds", seconds) < SHORTER * seconds:
+            warnings.warn(f"oracle cache {target} was given {loaded[1]['budget_seconds']:.0f} s of training, this "
+                          f"run asks for {seconds:.0f} s: retraining")
+            loaded = None
         if loaded is not None:
             return loaded
     model, report = train_oracle(train_fs, valid_fs, device=device, seconds=seconds, **kw)
