@@ -187,7 +187,8 @@ def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile:
 
     oracle_of: the training faces whose cached attribute oracle judged the run (load_judges): shipped,
     so a notebook opened on the set trains no judge.
-    drop: {part: network names} not needed to draw, edit or judge (a DCGAN's D).
+    drop: {part: network names} not needed to draw, edit or judge (a DCGAN's D). A G beside its weight
+    average G_ema is never shipped: the figures and sliders draw with the average (gan.sampler).
     nets: {part: {name: module}} to take the weights from instead of the trainer's (a selected epoch)."""
     def pack(sd):
         return {n: t.detach().cpu().half() if t.is_floating_point() else t.detach().cpu() for n, t in sd.items()}
@@ -196,10 +197,11 @@ def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile:
     parts = {}
     for part, t in trainers.items():
         modules = nets.get(part, t.modules)
+        skip = {*drop.get(part, ()), *(("G",) if "G_ema" in modules else ())}  # the average is what draws
         record = {k: getattr(t.state, k) for k in ("epoch", "batch", "step", "seconds", "history", "epoch_metrics",
                                                    "samples", "best", "stopped")}
         parts[part] = {"config": t.config, "run_keys": list(t.run_keys), "state": record,
-                       "modules": {k: pack(m.state_dict()) for k, m in modules.items() if k not in drop.get(part, ())}}
+                       "modules": {k: pack(m.state_dict()) for k, m in modules.items() if k not in skip}}
     first = next(iter(trainers.values()))
     card = {"profile": profile, "data": data, "img_size": first.config.get("img_size"),
             "images_seen": int(sum(t.state.step * t.global_batch for t in trainers.values())),
