@@ -40,12 +40,18 @@ FADER_KEYS = ("swap_accuracy_mean", "preserve_accuracy", "recon_psnr", "identity
               "preserve_accuracy_residual", "identity_kept_residual", "identity_kept_recon")
 
 
+def is_checkpoint(weights: str) -> bool:
+    """True for a checkpoint file (a .pt path or any existing file), False for a published set's name."""
+    path = Path(weights).expanduser()
+    return path.suffix == ".pt" or path.is_file()
+
+
 def read_weights(model: str, weights: str) -> tuple[dict, dict, str]:
     """Return (config dict, {network: state_dict}, what they are) of a checkpoint file or a published set."""
     if model not in NOTEBOOK:
         raise SystemExit(f"--model {model}: evaluate takes {', '.join(NOTEBOOK)}")
     path = Path(weights).expanduser()
-    if path.suffix == ".pt" or path.is_file():
+    if is_checkpoint(weights):
         if model in SETS_ONLY:
             raise SystemExit(f"--model {model} takes a published set's name (its notebook trains several networks), "
                              f"not a checkpoint: e.g. --weights synthetic")
@@ -77,7 +83,7 @@ def evaluate(model: str, weights: str, data: str, n: int = 2000, split: str = "t
     # the oracle (attribute FD, Fader's swap) learns from the folder's training faces, or all of them
     train, valid, test = folders(data, cfg.img_size, split, need=cfg.attrs if model == "fader" else ())
     n = min(n, len(test))
-    shipped = None if Path(weights).suffix == ".pt" or Path(weights).is_file() else published.open_set(NOTEBOOK[model], weights)
+    shipped = None if is_checkpoint(weights) else published.open_set(NOTEBOOK[model], weights)
     judges = load_judges(train, valid, device, presets.config_for("demo", fid_samples=n, identity_samples=min(n, 300)),
                          shipped)
     _, nets = package.build_trainer(cfg, train, device, None, live=False, progress=False)
@@ -172,8 +178,7 @@ def main(argv=None) -> int:
     ap.add_argument("--record", action="store_true",
                     help="a published set: also write the numbers into its MANIFEST.json entry (the model card)")
     a = ap.parse_args(argv)
-    is_set = not (Path(a.weights).suffix == ".pt" or Path(a.weights).is_file())
-    if a.record and not is_set:
+    if a.record and is_checkpoint(a.weights):
         ap.error("--record writes a published set's card: pass the set's name as --weights")
     try:
         result = evaluate(a.model, a.weights, a.data, a.n, a.split, a.device)
