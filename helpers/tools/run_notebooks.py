@@ -161,7 +161,8 @@ def main(argv=None) -> int:
         try:
             declared = papermill.inspect_notebook(str(nb))  # 00_data trains nothing: no `pretrained`
             papermill.execute_notebook(str(nb), str(out), cwd=str(paths.NOTEBOOKS), kernel_name="python3",
-                                       parameters={k: v for k, v in params.items() if k in declared},
+                                       parameters={k: v for k, v in params.items()
+                                                   if k in declared or k not in ("pretrained", "publish")},
                                        progress_bar=False, log_output=False)
             if args.inplace:
                 drop_injected_cell(out)
