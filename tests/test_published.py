@@ -111,3 +111,24 @@ def test_a_shipped_oracle_judges_its_own_faces_only(faces, tmp_path, monkeypatch
     assert torch.allclose(loaded(x), model.eval()(x), atol=0.05)
     _, rep = O.load_or_train_oracle(faces, faces, device="cpu", shipped={**shipped, "key": "other faces"}, seconds=1)
     assert rep is not report and O.oracle_cache_path(faces).exists()  # another set's judge: trained here
+
+
+def test_a_shipped_oracle_follows_its_faces_to_another_clone(faces, tmp_path, monkeypatch):
+    import shutil
+
+    from helpers.core import paths
+    from helpers.eval import oracle as O
+
+    monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path / "ck")
+    clone = load_faces(shutil.copytree(make_celeba(tmp_path / "a" / "celeba", n=40), tmp_path / "b" / "celeba"),
+                       faces.image_size, split="train")
+    assert clone.key != faces.key and clone.digest() == faces.digest()  # another path; the same faces
+    assert faces.head(9).digest(n=8) == faces.digest(n=8)  # a max_images cut of them too
+    other = faces.subset(slice(1, None))  # the same cache key, other faces
+    assert other.key == faces.key and other.digest() != faces.digest()
+    model, report = O.train_oracle(faces, faces, device="cpu", seconds=1)
+    shipped = {"version": O.CACHE_VERSION, "key": str(faces.key), "config": model.config, "report": report,
+               "state_dict": model.state_dict(), "faces": faces.digest()}
+    assert O.load_or_train_oracle(clone, clone, device="cpu", shipped=shipped)[1] == report
+    assert not O.oracle_cache_path(clone).exists()
+    assert O.load_or_train_oracle(other, other, device="cpu", shipped=shipped, seconds=1)[1] is not report

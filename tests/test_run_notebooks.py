@@ -114,3 +114,17 @@ def test_refresh_sources_rewrites_a_stale_source_display_only(tmp_path):
     cells = nbformat.read(path, as_version=4).cells
     assert cells[0].outputs[0]["data"]["text/markdown"] == H.viz.show_source(H.gan.sample_z).data
     assert cells[1].outputs[0]["data"]["text/plain"] == "3"  # other cells untouched (not re-run)
+
+
+def test_the_time_to_the_first_slider_skips_progress_bars(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(paths, "OUTPUTS", tmp_path / "outputs")
+    nb = tiny_notebook(tmp_path / "07_w.ipynb", "import time, ipywidgets as w\ndisplay(w.IntProgress(3)); time.sleep(1.2)")
+    book = nbformat.read(nb, as_version=4)
+    book.cells.append(nbformat.v4.new_code_cell("w.VBox([w.HBox([w.FloatSlider()])])"))
+    nbformat.write(book, nb)
+    plain = tiny_notebook(tmp_path / "08_p.ipynb", "import ipywidgets as w\nw.IntProgress(3)")
+    assert run_notebooks.main([str(nb), str(plain), "--profile", "smoke"]) == 0
+    out = capsys.readouterr().out
+    seconds = run_notebooks.seconds_to_first_slider(tmp_path / "outputs" / "07_w" / "07_w.ipynb")
+    assert 1.2 <= seconds < 30 and f"first slider after {seconds:.0f} s" in out  # the nested slider, after the bar
+    assert run_notebooks.seconds_to_first_slider(tmp_path / "outputs" / "08_p" / "08_p.ipynb") is None

@@ -147,8 +147,10 @@ class Weights:
         return trainer.state
 
     def oracle(self) -> dict | None:
-        """Return the attribute oracle's cache payload the notebook judged with (None when not shipped)."""
-        return self.payload.get("oracle")
+        """Return the attribute oracle's cache payload the notebook judged with (None when not shipped),
+        with `faces`: the digest of the faces it was trained on (FaceSet.digest, from the manifest)."""
+        payload = self.payload.get("oracle")
+        return None if payload is None else {**payload, "faces": self.entry.get("oracle_faces")}
 
 
 def open_set(notebook: str, set_name: str | None, folder: Path = FOLDER) -> Weights | None:
@@ -219,6 +221,8 @@ def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile:
     path = atomic_write(Path(folder) / rel, lambda fh: torch.save(payload, fh))
     entry = {"notebook": notebook, "model": model, "set": set_name, "file": rel, "sha256": sha256(path),
              "bytes": path.stat().st_size, "precision": "fp16", **card}
+    if oracle_of is not None:
+        entry["oracle_faces"] = oracle_of.digest()
     # a new file's numbers come from a new `make evaluate`: an older entry's go with it
     _write_manifest([e for e in read_manifest(folder) if not (e["notebook"] == notebook and e["set"] == set_name)]
                     + [entry], folder)

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -52,6 +53,15 @@ class FaceSet:
     @property
     def channels(self) -> int:
         return self.images.shape[1]
+
+    def digest(self, n: int = 256) -> str:
+        """Return a sha1 of the first n faces' pixels and attributes: equal on any clone that built the
+        same faces, and for any max_images cut of them (the key is not portable: it names the folder's
+        path and its files' times, for the local caches)."""
+        h = hashlib.sha1(json.dumps([self.attr_names, list(self.images.shape[1:])]).encode())
+        for t in (self.images[:n], self.attrs[:n]):
+            h.update(np.ascontiguousarray(t.numpy()).data)
+        return h.hexdigest()[:16]
 
     def attr(self, name: str) -> torch.Tensor:
         """Return the (N,) {0, 1} column of one attribute."""

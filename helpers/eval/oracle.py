@@ -274,6 +274,14 @@ def _from_payload(payload: dict, expected: dict, device, what: str) -> tuple[Att
     return model.to(device).eval(), payload["report"]
 
 
+def _same_faces(shipped: dict, train_fs) -> bool:
+    """Whether a published oracle was trained on train_fs: by the faces' digest where the set lists
+    it (any clone), else by the cache key (this checkout only: it names paths and file times)."""
+    if shipped.get("faces"):
+        return shipped["faces"] == train_fs.digest()
+    return shipped.get("key") == str(train_fs.key)
+
+
 def load_or_train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, retrain: bool = False,
                          shipped: dict | None = None, **kw) -> tuple[AttributeOracle, dict]:
     """Return (oracle in eval mode on `device`, report), loaded from checkpoints_gan/oracle/<fs.key>.pt
@@ -283,14 +291,15 @@ def load_or_train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, ret
     retrained with a warning; `retrain=True` forces it. So is one given less than half of `seconds`
     to train (a smoke run's judge never judges a demo run); one given more serves a shorter budget. The other training options do not invalidate the cache: delete the file or pass
     retrain=True after changing them.
-    shipped: the oracle a published weight set carries (its cache payload): used, cache or not, when
-    it was trained on these faces (same key), so a set is judged by the judge it was judged with.
+    shipped: the oracle a published weight set carries (its cache payload, with `faces`, its training
+    faces' digest): used, cache or not, when it was trained on these faces, so a set is judged by the
+    judge it was judged with.
     """
     _check_face_set(train_fs, "train_fs")
     target = oracle_cache_path(train_fs)
     expected = {"attr_names": list(train_fs.attr_names), "channels": int(train_fs.images.shape[1])}
     expected.update({k: kw[k] for k in ("in_size", "feat_dim") if k in kw})
-    if shipped is not None and shipped.get("key") == str(train_fs.key) and not retrain:
+    if shipped is not None and not retrain and _same_faces(shipped, train_fs):
         loaded = _from_payload(shipped, expected, device, "the published set's oracle")
         if loaded is not None:
             return loaded

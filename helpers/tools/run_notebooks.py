@@ -17,6 +17,7 @@ checkpoints_gan/rehearsal/ (emptied first: it trains from scratch) and never tou
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -52,6 +53,37 @@ def notebooks(names: list[str]) -> list[Path]:
             path = matches[0]
         found.append(path)
     return found
+
+
+def _has_slider(state: dict, model_id: str, seen: set | None = None) -> bool:
+    """Whether the widget model_id (in a notebook's saved widget state) is, or holds, a slider."""
+    seen = set() if seen is None else seen
+    if model_id in seen or model_id not in state:
+        return False
+    seen.add(model_id)
+    model = state[model_id]
+    if model.get("model_name", "").endswith("SliderModel"):
+        return True
+    refs = [v for v in model.get("state", {}).values() for v in (v if isinstance(v, list) else [v])
+            if isinstance(v, str) and v.startswith("IPY_MODEL_")]
+    return any(_has_slider(state, r[len("IPY_MODEL_"):], seen) for r in refs)
+
+
+def seconds_to_first_slider(path: Path) -> float | None:
+    """Return the seconds from an executed notebook's first cell to the end of the first cell that shows
+    a slider (papermill's cell times and the saved widget state; a progress bar is not a slider), or
+    None when it shows none."""
+    from datetime import datetime
+
+    nb = json.loads(Path(path).read_text())
+    state = nb["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    times = [c.get("metadata", {}).get("papermill", {}) for c in nb["cells"]]
+    starts = [t["start_time"] for t in times if t.get("start_time")]
+    for cell, t in zip(nb["cells"], times):
+        views = [o.get("data", {}).get("application/vnd.jupyter.widget-view+json") for o in cell.get("outputs", [])]
+        if starts and t.get("end_time") and any(v and _has_slider(state, v["model_id"]) for v in views):
+            return (datetime.fromisoformat(t["end_time"]) - datetime.fromisoformat(starts[0])).total_seconds()
+    return None
 
 
 def publish(notebook: str) -> list[Path]:
@@ -152,7 +184,7 @@ def main(argv=None) -> int:
         ap.error("--publish exports weights trained in the run: it goes without --pretrained")
     params = {"profile": args.profile, **({} if args.data is None else {"data": args.data}),
               **{k: v for k, v in (("pretrained", args.pretrained), ("publish", args.publish)) if v}}
-    failed = []
+    failed, times = [], {}
     for nb in nbs:
         out = nb if args.inplace else outputs / nb.stem / nb.name
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +205,12 @@ def main(argv=None) -> int:
         except Exception as err:  # keep going: one broken notebook should not hide the others' results
             failed.append(nb.name)
             print(f"!! {nb.name} failed: {type(err).__name__}: {str(err)[:2000]}", file=sys.stderr)
-        print(f"   {nb.name}: {time.perf_counter() - t0:.0f} s", flush=True)
+        slider = seconds_to_first_slider(out) if out.is_file() and nb.name not in failed else None
+        times[nb.stem] = {"seconds": round(time.perf_counter() - t0, 1),
+                          "first_slider_seconds": None if slider is None else round(slider, 1)}
+        print(f"   {nb.name}: {times[nb.stem]['seconds']:.0f} s"
+              + ("" if slider is None else f", first slider after {slider:.0f} s"), flush=True)
+    print(f"all {len(nbs)} notebooks: {sum(t['seconds'] for t in times.values()) / 60:.1f} min")
     if (args.inplace and args.profile != "smoke") or real_name:
         from .readme import rewrite
 
