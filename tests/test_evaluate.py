@@ -9,7 +9,7 @@ from helpers.tools import evaluate
 from tests.fixtures import make_celeba
 
 
-def test_a_dcgan_checkpoint_is_judged_on_a_folder(tmp_path):
+def test_a_dcgan_checkpoint_is_judged_on_a_folder(tmp_path, capsys):
     data = make_celeba(tmp_path / "faces", n=60)
     from helpers.data.faces import load_faces
 
@@ -21,6 +21,7 @@ def test_a_dcgan_checkpoint_is_judged_on_a_folder(tmp_path):
     out = tmp_path / "eval.json"
     assert evaluate.main(["--model", "dcgan", "--weights", str(tmp_path / "ck" / "last.pt"), "--data", str(data),
                           "--out", str(out), "--n", "8", "--split", "all", "--device", "cpu"]) == 0
+    assert "Inception features" in capsys.readouterr().err  # minutes on a CPU: a bar shows them passing
     result = json.loads(out.read_text())
     assert result["n"] == 8 and result["img_size"] == cfg.img_size and result["fid"] > 0
     assert 0 <= result["face_detect_rate"] <= 1 and 0 <= result["face_detect_rate_real"] <= 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,19 @@ def _inception_input(x: torch.Tensor, device) -> torch.Tensor:
     return u / 128 - 1
 
 
+_BARS = {"on": False}  # progress_bars() turns them on for a command line (make evaluate)
+
+
+@contextmanager
+def progress_bars():
+    """Within it, every inception_features call shows a progress bar (the slow part of a judge on a CPU)."""
+    before, _BARS["on"] = _BARS["on"], True
+    try:
+        yield
+    finally:
+        _BARS["on"] = before
+
+
 @torch.inference_mode()
 def inception_features(images, batch_size: int = 32, precision: str | None = None, device="cpu",
                        progress: bool = False) -> torch.Tensor:
@@ -187,7 +201,7 @@ def inception_features(images, batch_size: int = 32, precision: str | None = Non
         raise ValueError("inception_features needs at least one image")
     net = load_inception(precision or default_precision(device), device)
     starts = range(0, len(images), batch_size)
-    if progress:
+    if progress or _BARS["on"]:
         from tqdm.auto import tqdm
         starts = tqdm(starts, desc="Inception features", unit="batch")
     out = []

@@ -31,6 +31,7 @@ from ..core.atomic import atomic_write_text
 from ..core.checkpoint import read_checkpoint
 from ..core.runtime import get_device, machine
 from ..eval import judges as face_judges
+from ..eval.fid import progress_bars
 
 NOTEBOOK = {"dcgan": "01_dcgan_face_generation", "fader": "02_fadernet", "smile": "03_smile_converter",
             "began": "04_began_interpolation", "lapgan": "05_lapgan"}
@@ -181,7 +182,8 @@ def main(argv=None) -> int:
     if a.record and is_checkpoint(a.weights):
         ap.error("--record writes a published set's card: pass the set's name as --weights")
     try:
-        result = evaluate(a.model, a.weights, a.data, a.n, a.split, a.device)
+        with progress_bars():  # minutes on a CPU: show them passing
+            result = evaluate(a.model, a.weights, a.data, a.n, a.split, a.device)
     except (published.PublishedError, FileNotFoundError) as err:
         print(f"evaluate: {err}", file=sys.stderr)
         return 2
