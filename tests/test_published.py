@@ -104,12 +104,13 @@ def test_a_shipped_oracle_judges_its_own_faces_only(faces, tmp_path, monkeypatch
     monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path / "ck")
     model, report = O.train_oracle(faces, faces, device="cpu", seconds=1)
     shipped = {"version": O.CACHE_VERSION, "key": str(faces.key), "config": model.config, "report": report,
-               "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}}
+               "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()},
+               "faces": faces.digest()}
     loaded, rep = O.load_or_train_oracle(faces, faces, device="cpu", shipped=shipped)
     assert rep == report and not O.oracle_cache_path(faces).exists()  # used as it is, no training
     x = faces.images[:2].float() / 127.5 - 1
     assert torch.allclose(loaded(x), model.eval()(x), atol=0.05)
-    _, rep = O.load_or_train_oracle(faces, faces, device="cpu", shipped={**shipped, "key": "other faces"}, seconds=1)
+    _, rep = O.load_or_train_oracle(faces, faces, device="cpu", shipped={**shipped, "faces": "other faces"}, seconds=1)
     assert rep is not report and O.oracle_cache_path(faces).exists()  # another set's judge: trained here
 
 

@@ -274,14 +274,6 @@ def _from_payload(payload: dict, expected: dict, device, what: str) -> tuple[Att
     return model.to(device).eval(), payload["report"]
 
 
-def _same_faces(shipped: dict, train_fs) -> bool:
-    """Whether a published oracle was trained on train_fs: by the faces' digest where the set lists
-    it (any clone), else by the cache key (this checkout only: it names paths and file times)."""
-    if shipped.get("faces"):
-        return shipped["faces"] == train_fs.digest()
-    return shipped.get("key") == str(train_fs.key)
-
-
 def load_or_train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, retrain: bool = False,
                          shipped: dict | None = None, **kw) -> tuple[AttributeOracle, dict]:
     """Return (oracle in eval mode on `device`, report), loaded from checkpoints_gan/oracle/<fs.key>.pt
@@ -289,8 +281,9 @@ def load_or_train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, ret
 
     A cached oracle whose attr_names or channels (or in_size / feat_dim given in kw) differ is
     retrained with a warning; `retrain=True` forces it. So is one given less than half of `seconds`
-    to train (a smoke run's judge never judges a demo run); one given more serves a shorter budget. The other training options do not invalidate the cache: delete the file or pass
-    retrain=True after changing them.
+    to train (a smoke run's judge never judges a demo run); one given more serves a shorter budget.
+    The other training options do not invalidate the cache: delete the file or pass retrain=True
+    after changing them.
     shipped: the oracle a published weight set carries (its cache payload, with `faces`, its training
     faces' digest): used, cache or not, when it was trained on these faces, so a set is judged by the
     judge it was judged with.
@@ -299,7 +292,8 @@ def load_or_train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, ret
     target = oracle_cache_path(train_fs)
     expected = {"attr_names": list(train_fs.attr_names), "channels": int(train_fs.images.shape[1])}
     expected.update({k: kw[k] for k in ("in_size", "feat_dim") if k in kw})
-    if shipped is not None and not retrain and _same_faces(shipped, train_fs):
+    # matched by the faces' digest: the cache key names this checkout's path and file times
+    if shipped is not None and not retrain and shipped.get("faces") == train_fs.digest():
         loaded = _from_payload(shipped, expected, device, "the published set's oracle")
         if loaded is not None:
             return loaded

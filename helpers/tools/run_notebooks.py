@@ -184,7 +184,7 @@ def main(argv=None) -> int:
         ap.error("--publish exports weights trained in the run: it goes without --pretrained")
     params = {"profile": args.profile, **({} if args.data is None else {"data": args.data}),
               **{k: v for k, v in (("pretrained", args.pretrained), ("publish", args.publish)) if v}}
-    failed, times = [], {}
+    failed, total = [], 0.0
     for nb in nbs:
         out = nb if args.inplace else outputs / nb.stem / nb.name
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -205,12 +205,12 @@ def main(argv=None) -> int:
         except Exception as err:  # keep going: one broken notebook should not hide the others' results
             failed.append(nb.name)
             print(f"!! {nb.name} failed: {type(err).__name__}: {str(err)[:2000]}", file=sys.stderr)
+        seconds = time.perf_counter() - t0
+        total += seconds
         slider = seconds_to_first_slider(out) if out.is_file() and nb.name not in failed else None
-        times[nb.stem] = {"seconds": round(time.perf_counter() - t0, 1),
-                          "first_slider_seconds": None if slider is None else round(slider, 1)}
-        print(f"   {nb.name}: {times[nb.stem]['seconds']:.0f} s"
-              + ("" if slider is None else f", first slider after {slider:.0f} s"), flush=True)
-    print(f"all {len(nbs)} notebooks: {sum(t['seconds'] for t in times.values()) / 60:.1f} min")
+        print(f"   {nb.name}: {seconds:.0f} s" + ("" if slider is None else f", first slider after {slider:.0f} s"),
+              flush=True)
+    print(f"all {len(nbs)} notebooks: {total / 60:.1f} min")
     if (args.inplace and args.profile != "smoke") or real_name:
         from .readme import rewrite
 
