@@ -133,3 +133,25 @@ def test_a_shipped_oracle_follows_its_faces_to_another_clone(faces, tmp_path, mo
     assert O.load_or_train_oracle(clone, clone, device="cpu", shipped=shipped)[1] == report
     assert not O.oracle_cache_path(clone).exists()
     assert O.load_or_train_oracle(other, other, device="cpu", shipped=shipped, seconds=1)[1] is not report
+
+
+def test_data_without_labels_edits_faces_the_sets_dcgan_draws_judged_by_its_oracle(tmp_path, monkeypatch):
+    from helpers.core import paths
+    from helpers.data.faces import to_range
+    from helpers.data.sources import DataError
+    from helpers.eval import oracle as O
+
+    monkeypatch.setattr(paths, "CHECKPOINTS", tmp_path / "ck")
+    with pytest.raises(DataError, match="pretrained='synthetic'"):  # training needs the labels
+        published.faces_to_edit("lfw100", 32, ["Smiling"])
+    w = published.open_set("02_fadernet", "synthetic")  # the committed set
+    train, valid, test = published.faces_to_edit("lfw100", 32, ["Smiling", "Male"], w)
+    assert [len(f) for f in (train, valid, test)] == [1000, 200, 500] and (test.channels, test.image_size) == (3, 32)
+    assert train.identity is None and len({f.digest() for f in (train, valid, test)}) == 3
+    assert 0.2 < float(test.attr("Smiling").mean()) < 0.8  # the oracle's labels, both classes
+    oracle, _ = O.load_or_train_oracle(train, valid, device="cpu", shipped=w.oracle(), seconds=1)
+    assert not O.oracle_cache_path(train).exists()  # the set's oracle judges the faces it labelled: none trained
+    agree = ((oracle.predict(to_range(test.images)) > 0.5).float() == test.attrs).float().mean()
+    assert agree > 0.98, agree  # the labels are its reading (the uint8 rounding may flip a borderline one)
+    small = w.generated_faces(16, sizes={"test": 4}, seed=1)[0]
+    assert small.images.shape == (4, 3, 16, 16) and small.key != test.key

@@ -105,11 +105,12 @@ class Weights:
     """A published set opened for one notebook, its file verified (read()); None stands for 'train here'."""
 
     def __init__(self, notebook: str, set_name: str, folder: Path = FOLDER):
-        self.notebook, self.name = notebook, set_name
+        self.notebook, self.name, self.folder = notebook, set_name, Path(folder)
         self.entry = find(notebook, set_name, folder)
         self.payload = read(self.entry, folder)
         self.path = Path(folder) / self.entry["file"]
         self.profile = self.payload["profile"]  # the preset the networks were built with
+        self.labelled: list[str] = []  # digests of the faces this set's oracle labelled (generated_faces)
 
     def __repr__(self) -> str:
         return f"Weights({self.notebook!r}, {self.name!r}: {', '.join(self.payload['parts'])})"
@@ -148,9 +149,54 @@ class Weights:
 
     def oracle(self) -> dict | None:
         """Return the attribute oracle's cache payload the notebook judged with (None when not shipped),
-        with `faces`: the digest of the faces it was trained on (FaceSet.digest, from the manifest)."""
+        with `faces`: the digest of the faces it was trained on (FaceSet.digest, from the manifest), and
+        `labelled`: the digests of the faces it labelled (generated_faces), which it judges too."""
         payload = self.payload.get("oracle")
-        return None if payload is None else {**payload, "faces": self.entry.get("oracle_faces")}
+        return None if payload is None else {**payload, "faces": self.entry.get("oracle_faces"),
+                                             "labelled": list(self.labelled)}
+
+    def generated_faces(self, image_size: int, sizes: dict | None = None, seed: int = 0) -> tuple:
+        """Return (train, valid, test) FaceSets of faces the same set's DCGAN (notebook 01) draws, at
+        image_size px, labelled by this set's oracle (probability > 0.5): what an editing notebook edits
+        when its data has no labels for its attributes (LFW, a folder of photos). They have no person ids.
+
+        sizes: {split: number of faces}, default GENERATED. The oracle is then the judge of these faces
+        too (load_judges uses it for them, as for the faces it was trained on)."""
+        import torch.nn.functional as F
+
+        from ..data.faces import FaceSet
+        from ..eval.oracle import AttributeOracle
+        from ..gan.latent import generate, sample_z
+        from ..models.dcgan.nets import Generator
+        from .train import to_uint8
+
+        if self.payload.get("oracle") is None:
+            raise PublishedError(f"{self.path} ships no attribute oracle to label generated faces: use data with "
+                                 "the model's attribute labels (a CelebA-layout folder), or train here (pretrained=None)")
+        dcgan = Weights(DCGAN_NOTEBOOK, self.name, self.folder)
+        part = dcgan.payload["parts"]["dcgan"]
+        c, modules = part["config"], part["modules"]
+        sd = modules.get("G_ema", modules.get("G"))
+        channels = [t for t in sd.values() if t.dim() == 4][-1].shape[1]  # the last transposed conv's outputs
+        G = Generator(c["z_dim"], c["g_conv_dim"], c["img_size"], channels)
+        G.load_state_dict(sd)
+        oracle = AttributeOracle(**self.payload["oracle"]["config"])
+        oracle.load_state_dict(self.payload["oracle"]["state_dict"])
+        sizes = sizes or GENERATED
+        sets = []
+        for i, (split, n) in enumerate(sizes.items()):
+            x = generate(G.eval(), sample_z(n, c["z_dim"], c.get("z_dist", "normal"), seed=seed + i))
+            if x.shape[-1] != image_size:
+                x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+            labels = (oracle.eval().predict(x) > 0.5).float()
+            key = f"generated_{self.name}_{dcgan.entry['sha256'][:10]}_{image_size}px_n{n}_s{seed + i}"
+            sets.append(FaceSet(to_uint8(x), labels, list(oracle.attr_names), key, f"{self.name}_dcgan_faces", split))
+        self.labelled += [f.digest() for f in sets]
+        return tuple(sets)
+
+
+DCGAN_NOTEBOOK = "01_dcgan_face_generation"
+GENERATED = {"train": 1000, "valid": 200, "test": 500}  # the judges' pretrained sizes (presets.PLAY) fit in these
 
 
 def open_set(notebook: str, set_name: str | None, folder: Path = FOLDER) -> Weights | None:
@@ -162,6 +208,28 @@ def open_set(notebook: str, set_name: str | None, folder: Path = FOLDER) -> Weig
         set_name = os.environ[PRETRAINED_ENV]
         print(f"pretrained {set_name!r}, from {PRETRAINED_ENV} (the notebook's cell says None)")
     return None if set_name is None else Weights(notebook, set_name, folder)
+
+
+def faces_to_edit(data, image_size: int, need, weights: Weights | None = None, max_images: int | None = None) -> tuple:
+    """Return (train, valid, test) FaceSets for an editing notebook (Fader, SMiLE): `data`'s splits
+    (helpers.data.load_faces; train cut to max_images), or, when a published set is open and the data
+    has no labels for the attributes `need` (LFW, a folder of photos), the faces the set's DCGAN draws,
+    labelled by the set's oracle (Weights.generated_faces). Training (weights None) needs the labels."""
+    from ..data.faces import load_faces
+    from ..data.sources import DataError
+
+    test = load_faces(data, image_size, split="test")
+    missing = [a for a in need if a not in test.attr_names]
+    if missing and weights is not None:
+        print(f"{data} has no labels for {', '.join(missing)}: editing faces the {weights.name!r} set's DCGAN draws, "
+              f"labelled by the set's oracle")
+        return weights.generated_faces(image_size)
+    if missing:
+        raise DataError(f"{data} has no labels for {', '.join(missing)}, and this model trains on them: use a "
+                        "CelebA-layout folder (list_attr_celeba.txt), or pretrained='synthetic' to edit faces a "
+                        "published DCGAN draws")
+    return (load_faces(data, image_size, split="train", max_images=max_images),
+            load_faces(data, image_size, split="valid"), test)
 
 
 def fit(trainer, weights: Weights | None, epochs: int, max_seconds: float | None = None,

@@ -285,15 +285,15 @@ def load_or_train_oracle(train_fs, valid_fs, *, device, seconds: float = 60, ret
     The other training options do not invalidate the cache: delete the file or pass retrain=True
     after changing them.
     shipped: the oracle a published weight set carries (its cache payload, with `faces`, its training
-    faces' digest): used, cache or not, when it was trained on these faces, so a set is judged by the
-    judge it was judged with.
+    faces' digest, and `labelled`, the digests of faces it labelled): used, cache or not, when it was
+    trained on these faces or labelled them, so a set is judged by the judge it was judged with.
     """
     _check_face_set(train_fs, "train_fs")
     target = oracle_cache_path(train_fs)
     expected = {"attr_names": list(train_fs.attr_names), "channels": int(train_fs.images.shape[1])}
     expected.update({k: kw[k] for k in ("in_size", "feat_dim") if k in kw})
     # matched by the faces' digest: the cache key names this checkout's path and file times
-    if shipped is not None and not retrain and shipped.get("faces") == train_fs.digest():
+    if shipped is not None and not retrain and train_fs.digest() in (shipped.get("faces"), *shipped.get("labelled", ())):
         loaded = _from_payload(shipped, expected, device, "the published set's oracle")
         if loaded is not None:
             return loaded
