@@ -138,9 +138,29 @@ def test_checkpoint_of_another_configuration_is_refused_but_runtime_keys_may_cha
     wider, _ = make_trainer(tmp_path, config=ToyConfig(width=8, epochs=2))
     with pytest.raises(ckpt_io.CheckpointMismatch, match="width: checkpoint 4 vs now 8"):
         wider.fit(epochs=3)
-    other_data, _ = make_trainer(tmp_path, config=ToyConfig(epochs=2), faces=tiny_faces(key="other"))
+    other_data, _ = make_trainer(tmp_path, config=ToyConfig(epochs=2), faces=tiny_faces(n=40, key="other"))
     with pytest.raises(ckpt_io.CheckpointMismatch, match="data: checkpoint 'tiny' vs now 'other'"):
         other_data.fit(epochs=3)
+
+
+def test_the_same_faces_resume_under_another_key_as_on_another_machine(tmp_path):
+    # the cache key names the folder's path and its files' times; the faces' digest does not
+    first, _ = make_trainer(tmp_path, config=ToyConfig(epochs=1))
+    first.fit(epochs=1)
+    moved, _ = make_trainer(tmp_path, config=ToyConfig(epochs=2), faces=tiny_faces(key="elsewhere"))
+    assert moved.config["data"] != first.config["data"] and moved.config["data_faces"] == first.config["data_faces"]
+    assert moved.fit(epochs=2).epoch == 2
+    # a checkpoint from before the digest is judged by its key alone, as it was
+    ck = torch.load(tmp_path / "last.pt", weights_only=True)
+    ck["config"].pop("data_faces")
+    ck["config"]["data"] = "tiny"
+    torch.save(ck, tmp_path / "last.pt")
+    assert make_trainer(tmp_path, config=ToyConfig(epochs=3))[0].fit(epochs=3).epoch == 3
+    ck = torch.load(tmp_path / "last.pt", weights_only=True)
+    ck["config"].pop("data_faces")
+    torch.save(ck, tmp_path / "last.pt")
+    with pytest.raises(ckpt_io.CheckpointMismatch, match="data: checkpoint 'tiny' vs now 'elsewhere'"):
+        make_trainer(tmp_path, config=ToyConfig(epochs=4), faces=tiny_faces(key="elsewhere"))[0].fit(epochs=4)
 
 
 @dataclass

@@ -60,7 +60,12 @@ def check_checkpoint(ckpt: dict, path, model: str | None = None, config: dict | 
         raise CheckpointMismatch(f"{path} holds a {ckpt['model']!r} model, not {model!r}: "
                                  "point this notebook at its own checkpoint folder")
     if config is not None:
-        diff = config_diff(ckpt.get("config", {}), config, set(ignore) | set(ckpt.get("run_keys", ())), defaults)
+        saved, ignore = ckpt.get("config", {}), set(ignore) | set(ckpt.get("run_keys", ()))
+        if "data_faces" not in saved:  # written before the faces' digest: the cache key alone decides
+            ignore.add("data_faces")
+        elif saved["data_faces"] is not None and saved["data_faces"] == config.get("data_faces"):
+            ignore.add("data")  # the same faces on another path or machine (the key names both)
+        diff = config_diff(saved, config, ignore, defaults)
         if diff:
             lines = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
             raise CheckpointMismatch(f"{path} was trained with another configuration ({lines}); use the same "

@@ -98,7 +98,7 @@ def read(entry: dict, folder: Path = FOLDER) -> dict:
 
 
 # Keys of a trainer's config that say where and how it ran, not what it learnt.
-RUN_ONLY = {"data", "world_size"}
+RUN_ONLY = {"data", "data_faces", "world_size"}
 
 
 class Weights:

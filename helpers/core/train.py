@@ -113,8 +113,11 @@ class Trainer:
             raise ValueError(f"an epoch of {epoch_images or len(faces)} images holds no batch of {batch_size}: "
                              "raise epoch_images or lower batch_size")
         cfg = asdict(config) if is_dataclass(config) else dict(config)
-        # world_size only steers a run: a checkpoint of N processes resumes in M.
-        self.config = {**cfg, "data": getattr(faces, "key", None), **(extra_config or {}), "world_size": self.world_size}
+        # world_size only steers a run: a checkpoint of N processes resumes in M. data_faces (FaceSet.digest)
+        # lets the same faces resume on another path or machine, where their cache key differs.
+        digest = getattr(faces, "digest", None)
+        self.config = {**cfg, "data": getattr(faces, "key", None), "data_faces": digest() if digest else None,
+                       **(extra_config or {}), "world_size": self.world_size}
         self.run_keys = sorted({*(run_keys(config) if is_dataclass(config) else ()), "world_size"})
         self.config_defaults = field_defaults(config) if is_dataclass(config) else {}  # fields added later
         self.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
