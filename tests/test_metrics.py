@@ -224,6 +224,14 @@ def test_nn_distances_exact_on_a_tiny_example():
         M.nn_distances(q, torch.randn(5, 3, 8, 8))
 
 
+def test_nn_distance_ratio_is_zero_for_copies_and_one_for_faces_like_the_held_out():
+    g = torch.Generator().manual_seed(3)
+    train, held = torch.rand(30, 3, 4, 4, generator=g) * 2 - 1, torch.rand(10, 3, 4, 4, generator=g) * 2 - 1
+    assert M.nn_distance_ratio(train[:10], train, held) == pytest.approx(0.0, abs=1e-5)  # copies
+    assert M.nn_distance_ratio(held, train, held) == pytest.approx(1.0)
+    assert M.nn_distance_ratio(held * 3, train, held) > 1  # farther than unseen faces
+
+
 # --------------------------------------------------------------------------- metrics.json
 def test_write_and_read_metrics_round_trip(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "OUTPUTS", tmp_path)

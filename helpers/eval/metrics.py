@@ -225,6 +225,13 @@ def nn_distances(queries, reference, query_batch: int = 256, ref_batch: int = 20
     return best.float()
 
 
+def nn_distance_ratio(fake, train, held_out) -> float:
+    """Return the mean nearest-training-face distance of the samples `fake` over that of real faces no
+    model trained on (`held_out`): near 1 when the samples are as far from the training faces as
+    unseen faces are, below 1 when they sit closer (copies). Images as in nn_distances."""
+    return float(nn_distances(fake, train).mean() / nn_distances(held_out, train).mean())
+
+
 @torch.no_grad()
 def feature_diversity(oracle, images: torch.Tensor) -> float:
     """Return the mean pairwise L2 distance between oracle features of images (N, C, H, W), N >= 2:

@@ -8,7 +8,10 @@ published set (helpers.core.published). The networks are rebuilt from the config
 weights and loaded strictly; DATA's split is scored with the project's judges (docs/metrics.md):
 FID / KID against the split's faces, the face detector on the samples and on the real faces, and
 for Fader the attribute swap, preservation, reconstruction PSNR and identity kept (plain and
-residual). `--split all` is for a folder no model trained on. One JSON comes out.
+residual). Generators also get `nn_ratio`: their samples' mean distance to the nearest training face
+over that of the split's real faces (helpers.eval.metrics.nn_distance_ratio; below 1: closer than
+unseen faces, i.e. copies). `--split all` is for a folder no model trained on (no nn_ratio then).
+One JSON comes out.
 Models: dcgan, began and fader (a checkpoint or a published set); smile and lapgan (a published set:
 their notebooks train several networks): SMiLE's ACGAN samples and its converter (ACGAN + the fixed
 encoder): conversion, preservation, PSNR and identity kept; LAPGAN's pyramid, and its direct DCGAN's
@@ -97,11 +100,21 @@ def evaluate(model: str, weights: str, data: str, n: int = 2000, split: str = "t
         scores = package.evaluate(nets, cfg, judges, test, n)
         keys = ("fid", "kid", "kid_std", "kid_se", "face_detect_rate", *FADER_KEYS)
     else:
-        scores, keys = package.evaluate(nets, cfg, judges, test, n), FIELD_KEYS
+        scores = {**package.evaluate(nets, cfg, judges, test, n),
+                  "nn_ratio": nn_ratio(package.samples(nets, cfg, n), train, test, split)}
+        keys = (*FIELD_KEYS, "nn_ratio")
     real = test.sample(n, seed=2)
     return {"model": model, "weights": what, "data": str(data), "split": split, "n": n, "img_size": cfg.img_size,
-            **{k: float(scores[k]) for k in keys if k in scores},
+            **{k: float(scores[k]) for k in keys if scores.get(k) is not None},
             "face_detect_rate_real": face_judges.face_detection_rate(real), "machine": machine(device)}
+
+
+def nn_ratio(fake, train, test, split: str) -> float | None:
+    """Return the samples' nearest-neighbour ratio against the training faces (None for split 'all':
+    then no face is held out)."""
+    from ..eval.metrics import nn_distance_ratio
+
+    return None if split == "all" else nn_distance_ratio(fake, train.images, test.images[:len(fake)])
 
 
 def folders(data: str, size: int, split: str, need=()):
@@ -141,9 +154,10 @@ def evaluate_set(model: str, set_name: str, data: str, n: int, split: str, devic
                                              generator_tag=f"acgan@{ac_state.step}", **quiet)
         w.load(enc, "encoder_after")
         scores = {**smile.evaluate(ac_nets, cfg.acgan, judges, test, n),
+                  "nn_ratio": nn_ratio(smile.samples(G, cfg.acgan, test, n), train, test, split),
                   **smile.conversion_metrics(G, E, judges.oracle, test, cfg.acgan, cfg.encoder_after, n=n,
                                              judges=judges, pairs_from=train)}
-        keys = (*FIELD_KEYS, "class_accuracy", "conversion_accuracy", "preserve_accuracy", "recon_psnr", "identity_kept",
+        keys = (*FIELD_KEYS, "nn_ratio", "class_accuracy", "conversion_accuracy", "preserve_accuracy", "recon_psnr", "identity_kept",
                 "conversion_accuracy_residual", "preserve_accuracy_residual", "identity_kept_residual")
         size = cfg.img_size
     else:
@@ -159,8 +173,9 @@ def evaluate_set(model: str, set_name: str, data: str, n: int, split: str, devic
         w.load(direct, "direct")
         fake_direct = lapgan.resize_to(dcgan.samples(direct_nets, dc_cfg, n), 32)
         scores = {**lapgan.evaluate(Gs, cfg, judges, test, n),
-                  "fid_direct": judges.generated(fake_direct, test, n)["fid"]}
-        keys, size = (*FIELD_KEYS, "fid_direct"), cfg.img_size
+                  "fid_direct": judges.generated(fake_direct, test, n)["fid"],
+                  "nn_ratio": nn_ratio(lapgan.resize_to(lapgan.generate(Gs, cfg, n, seed=7), 32), train, test, split)}
+        keys, size = (*FIELD_KEYS, "nn_ratio", "fid_direct"), cfg.img_size
     real = test.sample(n, seed=2)
     return {"model": model, "weights": f"published set {set_name!r}", "data": str(data), "split": split, "n": n,
             "img_size": size, **{k: float(scores[k]) for k in keys if scores.get(k) is not None},
