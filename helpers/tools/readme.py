@@ -26,7 +26,7 @@ PUB_START, PUB_END = "<!-- published:start (make publish and make evaluate RECOR
 CARD_NUMBERS = (("fid", "FID {:.1f}"), ("kid", "KID {:.4f}"), ("face_detect_rate", "faces found {:.2f}"),
                 ("swap_accuracy_mean", "swap {:.3f}"), ("identity_kept_residual", "identity kept (residual) {:.2f}"),
                 ("conversion_accuracy", "conversion {:.3f}"), ("identity_kept", "identity kept {:.2f}"),
-                ("fid_direct", "direct DCGAN's FID {:.1f}"))
+                ("fid_direct", "direct DCGAN's FID {:.1f}"), ("nn_ratio", "nearest-training-face ratio {:.2f}"))
 OPS = {">=": operator.ge, "<=": operator.le}
 
 # (notebook, label, metric key or callable(metrics) -> value, format, goal (op, value) or None)
