@@ -39,5 +39,34 @@ def test_an_unknown_published_set_says_which_there_are(tmp_path, capsys):
     assert "no published set 'nosuchset' for 01_dcgan_face_generation" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="evaluate takes dcgan, fader, smile, began, lapgan"):
         evaluate.read_weights("stylegan", "synthetic")
-    with pytest.raises(SystemExit, match="takes a published set's name"):
-        evaluate.read_weights("smile", str(tmp_path / "last.pt"))
+
+
+def test_headless_smile_and_lapgan_runs_are_judged(tmp_path):
+    """`make train`'s SMiLE GAN checkpoint and LAPGAN run folder: the curves of issue 36 need them."""
+    from helpers.data.faces import load_faces
+    from helpers.models import lapgan, smile
+
+    data = make_celeba(tmp_path / "faces", n=60)
+    cfg = smile.config_for("smoke")
+    trainer, _ = smile.build_gan_trainer(cfg.acgan, load_faces(data, cfg.img_size, split="train"), "cpu",
+                                         tmp_path / "smile" / "acgan", live=False, progress=False)
+    trainer.fit(1, steps=2)
+    out = evaluate.evaluate_smile_run(str(tmp_path / "smile" / "acgan" / "last.pt"), str(data), 8, "all", "cpu")
+    assert out["model"] == "smile" and out["img_size"] == cfg.img_size and out["n"] == 8
+    assert 0 <= out["class_accuracy"] <= 1 and out["fid"] > 0 and 0 <= out["face_detect_rate"] <= 1
+    assert "conversion_accuracy" not in out  # the encoder is the notebook's: a GAN checkpoint has none
+
+    lcfg = lapgan.config_for("smoke")
+    root = tmp_path / "lapgan"
+    trainers, _, _ = lapgan.train_pyramid(lcfg, load_faces(data, lcfg.img_size, split="train"), "cpu", root,
+                                          live=False, progress=False)
+    with pytest.raises(SystemExit, match="the pyramid needs every level"):
+        (root / lapgan.level_name(lcfg, 1) / "last.pt").rename(root / "moved.pt")
+        evaluate.evaluate_lapgan_run(str(root), str(data), 8, "all", "cpu")
+    (root / "moved.pt").rename(root / lapgan.level_name(lcfg, 1) / "last.pt")
+    out = evaluate.evaluate_lapgan_run(str(root / lapgan.level_name(lcfg, 0) / "last.pt"), str(data), 8, "all", "cpu")
+    assert out["model"] == "lapgan" and out["img_size"] == lcfg.img_size and out["n"] == 8 and out["fid"] > 0
+    with pytest.raises(SystemExit, match="holds no level checkpoints"):
+        evaluate.evaluate_lapgan_run(str(tmp_path), str(data), 8, "all", "cpu")
+    with pytest.raises(SystemExit, match="--model smile takes a checkpoint of its acgan or wacgan"):
+        evaluate.evaluate_smile_run(str(root / lapgan.level_name(lcfg, 0) / "last.pt"), str(data), 8, "all", "cpu")

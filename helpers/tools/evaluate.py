@@ -12,10 +12,12 @@ residual). Generators also get `nn_ratio`: their samples' mean distance to the n
 over that of the split's real faces (helpers.eval.metrics.nn_distance_ratio; below 1: closer than
 unseen faces, i.e. copies). `--split all` is for a folder no model trained on (no nn_ratio then).
 One JSON comes out.
-Models: dcgan, began and fader (a checkpoint or a published set); smile and lapgan (a published set:
-their notebooks train several networks): SMiLE's ACGAN samples and its converter (ACGAN + the fixed
-encoder): conversion, preservation, PSNR and identity kept; LAPGAN's pyramid, and its direct DCGAN's
-FID as `fid_direct`. A published set is judged by the oracle it ships when DATA is the folder it was
+Models: dcgan, began and fader (a checkpoint or a published set); smile and lapgan as a published
+set: SMiLE's ACGAN samples and its converter (ACGAN + the fixed encoder): conversion, preservation,
+PSNR and identity kept; LAPGAN's pyramid, and its direct DCGAN's FID as `fid_direct`. Their headless
+runs (`make train`) are judged too, on what such a run holds: SMiLE's ACGAN or WACGAN checkpoint
+(its samples and class accuracy; the converter's encoder is trained by the notebook), and LAPGAN's
+run folder, or any level's last.pt in it (the pyramid, at its own size). A published set is judged by the oracle it ships when DATA is the folder it was
 trained on (the card's numbers), else by one trained on DATA's training faces.
 """
 from __future__ import annotations
@@ -50,15 +52,17 @@ def is_checkpoint(weights: str) -> bool:
     return path.suffix == ".pt" or path.is_file()
 
 
+def is_run(weights: str) -> bool:
+    """True for what a training run wrote: a checkpoint file or an existing folder (LAPGAN's levels)."""
+    return is_checkpoint(weights) or Path(weights).expanduser().is_dir()
+
+
 def read_weights(model: str, weights: str) -> tuple[dict, dict, str]:
     """Return (config dict, {network: state_dict}, what they are) of a checkpoint file or a published set."""
     if model not in NOTEBOOK:
         raise SystemExit(f"--model {model}: evaluate takes {', '.join(NOTEBOOK)}")
     path = Path(weights).expanduser()
     if is_checkpoint(weights):
-        if model in SETS_ONLY:
-            raise SystemExit(f"--model {model} takes a published set's name (its notebook trains several networks), "
-                             f"not a checkpoint: e.g. --weights synthetic")
         ckpt = read_checkpoint(path)
         if ckpt["model"] != model:
             raise SystemExit(f"{path} holds a {ckpt['model']!r} model, not {model!r}: pass --model {ckpt['model']}")
@@ -79,6 +83,8 @@ def evaluate(model: str, weights: str, data: str, n: int = 2000, split: str = "t
     from ..eval.panel import load_judges
 
     if model in SETS_ONLY:
+        if is_run(weights):
+            return (evaluate_smile_run if model == "smile" else evaluate_lapgan_run)(weights, data, n, split, device)
         return evaluate_set(model, weights, data, n, split, device)
     package = importlib.import_module(f"helpers.models.{model}")
     saved, modules, what = read_weights(model, weights)
@@ -180,6 +186,86 @@ def evaluate_set(model: str, set_name: str, data: str, n: int, split: str, devic
     return {"model": model, "weights": f"published set {set_name!r}", "data": str(data), "split": split, "n": n,
             "img_size": size, **{k: float(scores[k]) for k in keys if scores.get(k) is not None},
             "face_detect_rate_real": face_judges.face_detection_rate(real), "machine": machine(device)}
+
+
+def judge_run(model: str, what: str, data: str, n: int, split: str, size: int, need, device, score) -> dict:
+    """Return the JSON of a headless run's generator: score(judges, train, test, n) -> {key: number}
+    on `data`'s faces at `size` px, judged by the oracle trained on its training faces."""
+    from ..eval import presets
+    from ..eval.panel import load_judges
+
+    train, valid, test = folders(data, size, split, need=need)
+    n = min(n, len(test))
+    judges = load_judges(train, valid, device, presets.config_for("demo", fid_samples=n, identity_samples=min(n, 300)))
+    scores = score(judges, train, test, n)
+    real = test.sample(n, seed=2)
+    return {"model": model, "weights": what, "data": str(data), "split": split, "n": n, "img_size": size,
+            **{k: float(v) for k, v in scores.items() if v is not None},
+            "face_detect_rate_real": face_judges.face_detection_rate(real), "machine": machine(device)}
+
+
+def evaluate_smile_run(weights: str, data: str, n: int, split: str, device=None) -> dict:
+    """Return the numbers of one of SMiLE's GANs from its checkpoint (acgan/ or wacgan/ last.pt):
+    FID and the other field scores, class accuracy and nn_ratio. Conversion needs the encoder, which
+    notebook 03 trains against the frozen generator."""
+    from ..models import smile
+
+    ckpt = read_checkpoint(Path(weights).expanduser())
+    if ckpt["model"] not in smile.GAN_PARTS:
+        raise SystemExit(f"{weights} holds a {ckpt['model']!r} model: --model smile takes a checkpoint of its "
+                         f"{' or '.join(smile.GAN_PARTS)} (checkpoints_gan/smile/<run>/acgan/last.pt) or a published set")
+    names = {f.name for f in fields(smile.GANConfig)}
+    cfg = smile.GANConfig(**{k: v for k, v in ckpt["config"].items() if k in names})
+    device = torch.device(device) if device else get_device()
+    faces = folders(data, cfg.img_size, "all")[0]  # any split carries the attribute names
+    _, nets = smile.build_gan_trainer(cfg, faces, device, None, name=ckpt["model"], live=False, progress=False)
+    for name, sd in ckpt["modules"].items():
+        nets[name].load_state_dict(sd)
+
+    def score(judges, train, test, n):
+        G = smile.sampler(nets)
+        return {**{k: v for k, v in smile.evaluate(nets, cfg, judges, test, n).items()
+                   if k in (*FIELD_KEYS, "class_accuracy")},
+                "nn_ratio": nn_ratio(smile.samples(G, cfg, test, n), train, test, split)}
+
+    return judge_run("smile", f"{ckpt['model']} checkpoint {weights}", data, n, split, cfg.img_size, cfg.attrs,
+                     device, score)
+
+
+def evaluate_lapgan_run(weights: str, data: str, n: int, split: str, device=None) -> dict:
+    """Return the numbers of a LAPGAN pyramid from its run folder (one sub-folder per level, each with
+    its last.pt; a level's last.pt names its run folder), judged at the pyramid's own size."""
+    from ..gan import sampler
+    from ..models import lapgan
+
+    path = Path(weights).expanduser()
+    run = path.parent.parent if path.is_file() or path.suffix == ".pt" else path
+    levels = sorted(run.glob("*/last.pt"))
+    if not levels:
+        raise SystemExit(f"{run} holds no level checkpoints (base16/last.pt, level32/last.pt, ...): pass the "
+                         f"folder `make train MODEL=lapgan` wrote, or a published set")
+    saved = read_checkpoint(levels[0])["config"]
+    names = {f.name for f in fields(lapgan.LapGANConfig)}
+    cfg = lapgan.LapGANConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in names})
+    device = torch.device(device) if device else get_device()
+    faces = folders(data, cfg.img_size, "all")[0]
+    Gs = []
+    for level in range(len(cfg.sizes)):
+        name = lapgan.level_name(cfg, level)
+        ckpt = read_checkpoint(run / name / "last.pt") if (run / name / "last.pt").is_file() else None
+        if ckpt is None:
+            raise SystemExit(f"{run / name / 'last.pt'} is missing: the pyramid needs every level "
+                             f"({', '.join(lapgan.level_name(cfg, i) for i in range(len(cfg.sizes)))}); train it first")
+        _, nets = lapgan.build_trainer(cfg, faces, device, None, level=level, live=False, progress=False)
+        for key, sd in ckpt["modules"].items():
+            nets[key].load_state_dict(sd)
+        Gs.append(sampler(nets).eval())
+
+    def score(judges, train, test, n):
+        return {**{k: v for k, v in lapgan.evaluate(Gs, cfg, judges, test, n).items() if k in FIELD_KEYS},
+                "nn_ratio": nn_ratio(lapgan.generate(Gs, cfg, n, seed=7), train, test, split)}
+
+    return judge_run("lapgan", f"pyramid run {run}", data, n, split, cfg.img_size, (), device, score)
 
 
 def main(argv=None) -> int:
