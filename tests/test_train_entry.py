@@ -108,3 +108,15 @@ def test_torchrun_with_two_processes_trains_and_writes_once(folder):
     assert proc.stdout.count("global batch 16 = 8 per process x 2") == 1  # rank 0 alone prints
     ck = last_checkpoint(root, "began")
     assert ck["state"]["step"] == 3 and ck["config"]["world_size"] == 2 and len(ck["rng"]["ranks"]) == 2
+
+
+def test_without_seconds_each_trainer_gets_the_notebooks_budget():
+    """LAPGAN's levels share the pyramid's max_seconds as in notebook 05; other trainers keep their own."""
+    from helpers.models import lapgan, smile
+
+    cfg = lapgan.config_for("demo")
+    shares = [entry.default_seconds(lapgan, cfg, kw, {"max_seconds": cfg.max_seconds})
+              for kw in lapgan.parts(cfg).values()]
+    assert shares == [lapgan.level_seconds(cfg, i) for i in range(len(cfg.sizes))] and sum(shares) == cfg.max_seconds
+    sc = smile.config_for("demo")
+    assert entry.default_seconds(smile, sc, {"part": "wacgan"}, {"max_seconds": sc.wacgan.max_seconds}) == sc.wacgan.max_seconds

@@ -87,6 +87,14 @@ def write_outputs(trainer, out: Path, state, started: float) -> None:
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=str))
 
 
+def default_seconds(package, cfg, kwargs: dict, trainer_config: dict) -> float | None:
+    """Return a trainer's budget without --seconds, as the notebook gives it: each LAPGAN level its
+    share of the pyramid's max_seconds (level_seconds), any other trainer its config's max_seconds."""
+    if "level" in kwargs and hasattr(package, "level_seconds"):
+        return package.level_seconds(cfg, kwargs["level"])
+    return trainer_config.get("max_seconds")
+
+
 def train_part(model: str, package, cfg, faces, device, name: str, kwargs: dict, folder: str, args) -> str:
     """Train one trainer of the run; return how it stopped."""
     say = print if distributed.is_main() else (lambda *a, **k: None)
@@ -100,7 +108,7 @@ def train_part(model: str, package, cfg, faces, device, name: str, kwargs: dict,
     out = paths.OUTPUTS / "train" / folder / sub
     trainer.epoch_end_fn = lambda t: write_outputs(t, out, t.state, started)
     epochs = args.epochs or trainer.config["epochs"]
-    max_seconds = args.seconds if args.seconds is not None else trainer.config.get("max_seconds")
+    max_seconds = args.seconds if args.seconds is not None else default_seconds(package, cfg, kwargs, trainer.config)
     rank_batch = trainer.global_batch // trainer.world_size
     say(f"== {name}: global batch {trainer.global_batch} = {rank_batch} per process x {trainer.world_size}, "
         + ", ".join(f"{k} {v:g}" for k, v in trainer.config.items() if k.startswith("lr") and isinstance(v, float))
