@@ -73,9 +73,14 @@ publish: data
 
 # Runs on real faces (make publish-real DATA=../shared/data/celeba_dev NB="01 02 03 04"): metrics and
 # figures of generated faces only into assets/real/<data folder>/, and the README's real-faces table.
+# IMG_SIZE=64 trains at 64 px; SET=celeba also exports the runs' weights as that published set (a
+# notebook resumes what `make train` trained into its checkpoint folder: train long there first).
+IMG_SIZE ?=
+SET      ?=
 publish-real: data
-	@test -n "$(DATA)" || { echo "usage: make publish-real DATA=path/to/real/faces [NB=\"02 03\"]"; exit 2; }
-	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) --real $(DATA_ARG) $(NB)
+	@test -n "$(DATA)" || { echo "usage: make publish-real DATA=path/to/real/faces [NB=\"02 03\"] [IMG_SIZE=64] [SET=celeba]"; exit 2; }
+	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) --real $(DATA_ARG) $(if $(IMG_SIZE),--img-size $(IMG_SIZE),) \
+		$(if $(SET),--publish $(SET),) $(NB)
 
 # Every notebook in the `full` profile (its networks, sizes and code paths) on CelebA- and LFW-shaped
 # stand-ins, each training run capped at REHEARSE seconds and two epochs: outputs/rehearsal/.

@@ -30,6 +30,7 @@ def folder(tmp_path, faces):
     entry = published.export({"dcgan": trainer}, notebook=NB, model="dcgan", set_name="synthetic", profile="smoke",
                              data="synthetic", drop={"dcgan": ("D",)}, folder=tmp_path / "pub")
     assert entry["sha256"] == published.sha256(tmp_path / "pub" / entry["file"]) and entry["bytes"] > 0
+    assert "terms" not in entry  # synthetic faces carry no data terms
     assert trainer.state.step > 0 and entry["images_seen"] == trainer.state.step * trainer.global_batch and entry["parts"] == ["dcgan"]
     return tmp_path / "pub", trainer
 
@@ -155,3 +156,28 @@ def test_data_without_labels_edits_faces_the_sets_dcgan_draws_judged_by_its_orac
     assert agree > 0.98, agree  # the labels are its reading (the uint8 rounding may flip a borderline one)
     small = w.generated_faces(16, sizes={"test": 4}, seed=1)[0]
     assert small.images.shape == (4, 3, 16, 16) and small.key != test.key
+
+
+def test_a_set_at_another_size_brings_its_size_to_the_notebook(tmp_path):
+    """A `celeba` set is 64 px where the profile's preset is 32: the notebook builds what the set holds."""
+    from helpers.models import smile
+
+    big = load_faces(make_celeba(tmp_path / "faces64", n=40), 64, split="train")
+    trainer, _ = trainer_for(big, tmp_path / "ck", img_size=64)
+    trainer.fit(1, steps=1)
+    entry = published.export({"dcgan": trainer}, notebook=NB, model="dcgan", set_name="celeba", profile="smoke",
+                             data="/x/celeba_dev:/x/celeba_hq_dev", drop={"dcgan": ("D",)}, folder=tmp_path / "pub")
+    weights = published.open_set(NB, "celeba", folder=tmp_path / "pub")
+    assert entry["img_size"] == 64 and "non-commercial research" in weights.card().data  # CelebA's terms travel
+    cfg = published.config(dcgan, weights, "demo")  # the set's profile, at the set's size
+    assert cfg == dcgan.config_for("smoke", img_size=64)
+    assert published.config(dcgan, weights, "demo", 64, lr=1e-3).lr == 1e-3
+    fresh, _ = trainer_for(big, tmp_path / "fresh", img_size=64)
+    assert published.fit(fresh, weights, epochs=9).step == 1  # it fits the networks that config builds
+    with pytest.raises(PublishedError, match="'celeba' of 01_dcgan_face_generation is 64 px, not img_size=32"):
+        published.config(dcgan, weights, "demo", 32)
+    # training here: the profile's preset, at img_size when given (SMiLE's lives in its two GANs)
+    assert published.config(dcgan, None, "demo") == dcgan.config_for("demo")
+    assert published.config(dcgan, None, "demo", 64).img_size == 64
+    assert published.config(smile, None, "demo", 64).img_size == 64
+    assert published.config(smile, None, "demo", 64).wacgan.img_size == 64

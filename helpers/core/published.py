@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import subprocess
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import torch
@@ -95,6 +96,18 @@ def read(entry: dict, folder: Path = FOLDER) -> dict:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise PublishedError(f"{path} is not a Face GAN Lab weight set ({FORMAT}); train here (pretrained=None)")
     return payload
+
+
+# What a set trained on real faces carries with it (the card shows it; issue 36).
+CELEBA_TERMS = ("trained on CelebA images: CelebA is for non-commercial research purposes only (its agreement, "
+                "mmlab.ie.cuhk.edu.hk/projects/CelebA.html), and these weights carry those terms")
+
+
+def data_terms(data: str) -> str | None:
+    """Return the terms a set trained on `data` carries: CelebA's for a folder named like CelebA (several
+    folders: a:b), else None (the synthetic faces and the project's own data)."""
+    names = [Path(p).name.lower() for p in str(data).split(os.pathsep)]
+    return CELEBA_TERMS if any("celeba" in n for n in names) else None
 
 
 # Keys of a trainer's config that say where and how it ran, not what it learnt.
@@ -210,6 +223,29 @@ def open_set(notebook: str, set_name: str | None, folder: Path = FOLDER) -> Weig
     return None if set_name is None else Weights(notebook, set_name, folder)
 
 
+def sized(cfg, img_size: int | None) -> dict:
+    """Return the overrides that put a model config at img_size: its own `img_size` field, or its nested
+    parts' (SMiLE's GANs); {} for None or the size it already has."""
+    if img_size is None or getattr(cfg, "img_size", None) == img_size:
+        return {}
+    if any(f.name == "img_size" for f in fields(cfg)):
+        return {"img_size": img_size}
+    return {f.name: {"img_size": img_size} for f in fields(cfg)
+            if is_dataclass(getattr(cfg, f.name)) and any(g.name == "img_size" for g in fields(getattr(cfg, f.name)))}
+
+
+def config(package, weights: Weights | None, profile: str, img_size: int | None = None, **overrides):
+    """Return a notebook's model config: an open set's (its profile's preset at the set's image size),
+    else `profile`'s preset at `img_size` (None: the preset's own); `overrides` on top of either."""
+    if weights is not None:
+        size = weights.entry.get("img_size")
+        if img_size is not None and img_size != size:
+            raise PublishedError(f"the published set {weights.name!r} of {weights.notebook} is {size} px, not "
+                                 f"img_size={img_size}: leave img_size at None to use it, or train here (pretrained=None)")
+        profile, img_size = weights.profile, size
+    return package.config_for(profile, **sized(package.config_for(profile), img_size), **overrides)
+
+
 def faces_to_edit(data, image_size: int, need, weights: Weights | None = None, max_images: int | None = None) -> tuple:
     """Return (train, valid, test) FaceSets for an editing notebook (Fader, SMiLE): `data`'s splits
     (helpers.data.load_faces; train cut to max_images), or, when a published set is open and the data
@@ -291,6 +327,8 @@ def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile:
              "bytes": path.stat().st_size, "precision": "fp16", **card}
     if oracle_of is not None:
         entry["oracle_faces"] = oracle_of.digest()
+    if data_terms(data):
+        entry["terms"] = data_terms(data)
     # a new file's numbers come from a new `make evaluate`: an older entry's go with it
     _write_manifest([e for e in read_manifest(folder) if not (e["notebook"] == notebook and e["set"] == set_name)]
                     + [entry], folder)

@@ -140,6 +140,9 @@ def main(argv=None) -> int:
     ap.add_argument("--publish", default=None, metavar="SET",
                     help="the notebooks' `publish` parameter: export each run's trained weights as that set "
                          "(make publish: 'synthetic')")
+    ap.add_argument("--img-size", type=int, default=None, metavar="PX",
+                    help="the notebooks' `img_size` parameter: train at that side instead of the profile's "
+                         "(make publish-real IMG_SIZE=64)")
     ap.add_argument("--real", action="store_true",
                     help="a run on real faces (needs --data): outputs/real/<data folder>/, then its metrics and "
                          "figures of generated faces into assets/real/ and the README's real-faces table")
@@ -170,7 +173,8 @@ def main(argv=None) -> int:
     if args.real:
         if args.data is None or args.inplace or args.rehearse is not None:
             ap.error("--real needs --data PATH (a folder of real faces) and goes with neither --inplace nor --rehearse")
-        real_name = Path(args.data).expanduser().resolve().name
+        # several folders (a:b) are one data set: celeba_dev+celeba_hq_dev, as the checkpoint folders name it
+        real_name = "+".join(Path(p).expanduser().resolve().name for p in args.data.split(os.pathsep))
         outputs = paths.OUTPUTS / "real" / real_name
         os.environ["FACEGAN_OUTPUTS"] = str(outputs)
     if os.environ.pop(PROFILE_ENV, None):
@@ -183,7 +187,8 @@ def main(argv=None) -> int:
     if args.pretrained and args.publish:
         ap.error("--publish exports weights trained in the run: it goes without --pretrained")
     params = {"profile": args.profile, **({} if args.data is None else {"data": args.data}),
-              **{k: v for k, v in (("pretrained", args.pretrained), ("publish", args.publish)) if v}}
+              **{k: v for k, v in (("pretrained", args.pretrained), ("publish", args.publish),
+                                   ("img_size", args.img_size)) if v}}
     failed, total = [], 0.0
     for nb in nbs:
         out = nb if args.inplace else outputs / nb.stem / nb.name
@@ -194,7 +199,7 @@ def main(argv=None) -> int:
             declared = papermill.inspect_notebook(str(nb))  # 00_data trains nothing: no `pretrained`
             papermill.execute_notebook(str(nb), str(out), cwd=str(paths.NOTEBOOKS), kernel_name="python3",
                                        parameters={k: v for k, v in params.items()
-                                                   if k in declared or k not in ("pretrained", "publish")},
+                                                   if k in declared or k not in ("pretrained", "publish", "img_size")},
                                        progress_bar=False, log_output=False)
             if args.inplace:
                 drop_injected_cell(out)
