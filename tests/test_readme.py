@@ -76,3 +76,21 @@ def test_the_published_sets_table_is_what_the_manifest_says(tmp_path):
     assert ("| 01_dcgan_face_generation | `synthetic` | synthetic, 32 px | 15,360 images, 480 s, a CPU | 4.3 MB "
             "| FID 42.0, faces found 0.50 (2,000 samples, synthetic test) |") in table
     assert "| `celeba` |" in table and "not measured yet" in table and "All files together: 8.6 MB." in table
+
+
+def test_the_celeba_table_reads_issue_36s_goals_from_the_cards(tmp_path):
+    text = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.section(text, readme.CELEBA_START, readme.CELEBA_END) == readme.celeba_table(), \
+        "README.md's celeba table is stale: python -m helpers.tools.readme --write"
+    entry = {"notebook": "01_dcgan_face_generation", "set": "celeba", "img_size": 64, "images_seen": 300_000,
+             "train_seconds": 2400.0, "hardware": "a CPU", "bytes": 1,
+             "numbers": {"fid": 70.12, "face_detect_rate": 0.855, "face_detect_rate_real": 0.95, "nn_ratio": 0.97}}
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"entries": [entry, {**entry, "set": "synthetic"}]}))
+    demo = tmp_path / "real" / "celeba_dev" / "01_dcgan_face_generation"
+    demo.mkdir(parents=True)
+    (demo / "metrics.json").write_text(json.dumps({"fid": 86.8, "face_detect_rate": 0.8, "face_detect_rate_real": 0.8}))
+    table = readme.celeba_table(tmp_path, root=tmp_path)
+    assert "| 01_dcgan_face_generation | FID | 70.1 | <= 35.0: **no** | 86.8 (celeba_dev) | 64 px, 300,000 images, 40 min, a CPU |" in table
+    assert "|  | faces found / real faces' | 0.90 | >= 0.95: **no** | 1.00 (celeba_dev) |  |" in table
+    assert "|  | nearest-training-face ratio | 0.97 | >= 0.90: yes |  |  |" in table
+    assert "| 02_fadernet |  | not published yet |  |  |  |" in table  # one line for a notebook without a model

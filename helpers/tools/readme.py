@@ -21,6 +21,7 @@ from ..eval.report import markdown_table
 
 START, END = "<!-- results:start (make publish writes this table) -->", "<!-- results:end -->"
 REAL_START, REAL_END = "<!-- real:start (make publish-real writes this table) -->", "<!-- real:end -->"
+CELEBA_START, CELEBA_END = "<!-- celeba:start (make evaluate WEIGHTS=celeba RECORD=1 writes this table) -->", "<!-- celeba:end -->"
 PUB_START, PUB_END = "<!-- published:start (make publish and make evaluate RECORD=1 write this table) -->", "<!-- published:end -->"
 # A card's numbers the README shows, as `make evaluate` names them.
 CARD_NUMBERS = (("fid", "FID {:.1f}"), ("kid", "KID {:.4f}"), ("face_detect_rate", "faces found {:.2f}"),
@@ -171,6 +172,72 @@ def real_table(root: Path | None = None) -> str:
     return markdown_table(["notebook", "real faces", "measure", "value", "goal: met?", "embedded data", "run"], rows) + "\n"
 
 
+def _ratio(a: str, b: str):
+    return lambda m: m[a] / m[b]
+
+
+# Issue 36's goals for the `celeba` set, read from its cards (`make evaluate`: 2,000 samples against the
+# test faces), and the 8-minute demo's value on real faces beside them (assets/real/<data>/, the same
+# measure from the notebook's own run): (notebook, label, card key or callable(numbers), format, goal,
+# (demo data folder, metrics key or callable(metrics)) or None).
+CELEBA_ROWS = [
+    ("01_dcgan_face_generation", "FID", "fid", "{:.1f}", ("<=", 35.0), ("celeba_dev", "fid")),
+    ("01_dcgan_face_generation", "faces found / real faces'", _ratio("face_detect_rate", "face_detect_rate_real"),
+     "{:.2f}", (">=", 0.95), ("celeba_dev", _ratio("face_detect_rate", "face_detect_rate_real"))),
+    ("01_dcgan_face_generation", "nearest-training-face ratio", "nn_ratio", "{:.2f}", (">=", 0.9), None),
+    ("02_fadernet", "swap accuracy (mean)", "swap_accuracy_mean", "{:.3f}", (">=", 0.85),
+     ("celeba_dev", "swap_accuracy_mean")),
+    ("02_fadernet", "identity kept", "identity_kept", "{:.2f}", (">=", 0.8), ("celeba_dev", "identity_kept")),
+    ("02_fadernet", "residual edits: identity kept", "identity_kept_residual", "{:.2f}", (">=", 0.9),
+     ("celeba_dev", "identity_kept_residual")),
+    ("02_fadernet", "reconstruction PSNR", "recon_psnr", "{:.1f} dB", (">=", 24.0), ("celeba_dev", "recon_psnr")),
+    ("03_smile_converter", "conversion accuracy", "conversion_accuracy", "{:.3f}", (">=", 0.9),
+     ("celeba_dev", "conversion_accuracy")),
+    ("03_smile_converter", "identity kept", "identity_kept", "{:.2f}", (">=", 0.9), ("celeba_dev", "identity_kept")),
+    ("03_smile_converter", "PSNR of G's redraw", "recon_psnr", "{:.1f} dB", (">=", 24.0), ("celeba_dev", "recon_psnr")),
+    ("03_smile_converter", "nearest-training-face ratio", "nn_ratio", "{:.2f}", (">=", 0.9), None),
+    ("04_began_interpolation", "faces found / real faces'", _ratio("face_detect_rate", "face_detect_rate_real"),
+     "{:.2f}", (">=", 0.95), ("celeba_dev", _ratio("face_detect_rate", "face_detect_rate_real"))),
+    ("04_began_interpolation", "FID", "fid", "{:.1f}", None, ("celeba_dev", "fid")),
+    ("04_began_interpolation", "nearest-training-face ratio", "nn_ratio", "{:.2f}", (">=", 0.9), None),
+    ("05_lapgan", "pyramid FID / direct DCGAN's", _ratio("fid", "fid_direct"), "{:.2f}", ("<=", 1.0),
+     ("lfw_dev", _ratio("fid_lapgan", "fid_direct"))),
+    ("05_lapgan", "nearest-training-face ratio", "nn_ratio", "{:.2f}", (">=", 0.9), None),
+]
+
+
+def celeba_table(folder: Path | None = None, root: Path | None = None) -> str:
+    """Return the `celeba` set's table (markdown): issue 36's goals against each published model's card,
+    beside the 8-minute demo's value on real faces; a notebook not published yet says so."""
+    from ..core import published
+
+    entries = {e["notebook"]: e for e in published.read_manifest(folder or published.FOLDER) if e["set"] == "celeba"}
+    rows, seen = [], set()
+    for notebook, label, key, fmt, goal, demo in CELEBA_ROWS:
+        entry = entries.get(notebook)
+        if entry is None:
+            if notebook not in seen:
+                rows.append([notebook, "", "not published yet", "", "", ""])
+            seen.add(notebook)
+            continue
+        numbers = entry.get("numbers") or {}
+        value, verdict = _cell(numbers, key, fmt, goal) if numbers else ("not measured yet", "")
+        base = ""
+        if demo is not None:
+            metrics = load(notebook, real_root(demo[0], root)) or {}
+            try:
+                base = fmt.format(demo[1](metrics) if callable(demo[1]) else metrics[demo[1]]) + f" ({demo[0]})"
+            except (KeyError, TypeError, ZeroDivisionError):
+                base = ""
+        first = notebook not in seen
+        seen.add(notebook)
+        run = (f"{entry.get('img_size', '?')} px, {entry.get('images_seen', 0):,} images, "
+               f"{entry.get('train_seconds', 0) / 60:.0f} min, {entry.get('hardware', '?')}") if first else ""
+        rows.append([notebook if first else "", label, value, verdict, base, run])
+    return markdown_table(["notebook", "measure", "`celeba` set", "goal: met?", "8-minute demo", "training"],
+                          rows) + "\n"
+
+
 def published_table(folder: Path | None = None) -> str:
     """Return the published weight sets' table (markdown) from MANIFEST.json: what each set is and its
     card's numbers (`make evaluate RECORD=1`)."""
@@ -207,6 +274,9 @@ def rewrite(readme: Path, root: Path | None = None) -> bool:
     if PUB_START in text and root is None:
         text = text.replace(PUB_START + "\n" + section(text, PUB_START, PUB_END) + PUB_END,
                             PUB_START + "\n" + published_table() + PUB_END)
+    if CELEBA_START in text and root is None:
+        text = text.replace(CELEBA_START + "\n" + section(text, CELEBA_START, CELEBA_END) + CELEBA_END,
+                            CELEBA_START + "\n" + celeba_table() + CELEBA_END)
     if text == original:
         return False
     readme.write_text(text, encoding="utf-8")
@@ -223,7 +293,8 @@ def main(argv=None) -> int:
         return 0
     text = readme.read_text(encoding="utf-8")
     same = (section(text) == table() and section(text, REAL_START, REAL_END) == real_table()
-            and section(text, PUB_START, PUB_END) == published_table())
+            and section(text, PUB_START, PUB_END) == published_table()
+            and (CELEBA_START not in text or section(text, CELEBA_START, CELEBA_END) == celeba_table()))
     print("README.md tables match assets/**/metrics.json" if same else "README.md tables are stale: run make publish")
     return 0 if same else 1
 
