@@ -181,3 +181,21 @@ def test_a_set_at_another_size_brings_its_size_to_the_notebook(tmp_path):
     assert published.config(dcgan, None, "demo", 64).img_size == 64
     assert published.config(smile, None, "demo", 64).img_size == 64
     assert published.config(smile, None, "demo", 64).wacgan.img_size == 64
+
+
+def test_a_long_runs_sample_grids_are_thinned_and_the_viewer_says_which_it_shows():
+    from helpers.ui import widgets
+
+    grids = [torch.full((4, 3, 8, 8), e, dtype=torch.uint8) for e in range(39)]
+    thin = published.thin_samples(grids)
+    kept = [i + 1 for i, g in enumerate(thin) if g is not None]
+    assert len(thin) == 39 and len(kept) == published.KEPT_SAMPLE_EPOCHS
+    assert {1, 39 // 4, 39 // 2, 39} <= set(kept)  # the epochs notebooks 01 and 04 draw in their figures
+    assert published.thin_samples(grids[:5]) == grids[:5]  # a short run keeps every grid
+    assert widgets.kept_epoch(thin, 39) == 39 and widgets.kept_epoch(thin, 3) == max(e for e in kept if e <= 3)
+    assert (widgets.render_epoch(thin, 3) == widgets.render_epoch(grids, widgets.kept_epoch(thin, 3))).all()
+    box = widgets.epoch_viewer(thin)
+    box.controls["epoch"].value = 3
+    assert "epoch 3: not kept" in box.readout.value and f"keeps {len(kept)} of 39" in box.readout.value
+    box.controls["epoch"].value = 39
+    assert box.readout.value == ""

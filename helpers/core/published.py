@@ -285,6 +285,21 @@ def commit() -> str:
         return "unknown"
 
 
+KEPT_SAMPLE_EPOCHS = 8  # a long run's per-epoch grids (64 px: 0.2 MB each) would outweigh its networks
+
+
+def thin_samples(samples: list, keep: int = KEPT_SAMPLE_EPOCHS) -> list:
+    """Return the per-epoch sample grids with at most `keep` of them kept, the others None: the first,
+    the last, those the notebooks' training figures show (1/4 and 1/2 of the way) and evenly spaced
+    ones between (widgets.render_epoch shows the nearest earlier kept grid for the others)."""
+    n = len(samples)
+    if n <= keep:
+        return list(samples)
+    figures = [0, max(1, n // 4) - 1, max(1, n // 2) - 1, n - 1]  # epochs 1, n/4, n/2 and n, 0-based
+    picks = set(list(dict.fromkeys(figures + [round(i * (n - 1) / (keep - 1)) for i in range(keep)]))[:keep])
+    return [s if i in picks else None for i, s in enumerate(samples)]
+
+
 def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile: str, data: str,
            oracle_of=None, drop: dict | None = None, nets: dict | None = None, folder: Path = FOLDER) -> dict:
     """Write `trainers` ({part: Trainer}, trained) as `<set_name>/<notebook>.pt` under folder in half
@@ -305,7 +320,8 @@ def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile:
         modules = nets.get(part, t.modules)
         skip = {*drop.get(part, ()), *(("G",) if "G_ema" in modules else ())}  # the average is what draws
         record = {k: getattr(t.state, k) for k in ("epoch", "batch", "step", "seconds", "history", "epoch_metrics",
-                                                   "samples", "best", "stopped")}
+                                                   "best", "stopped")}
+        record["samples"] = thin_samples(t.state.samples)
         parts[part] = {"config": t.config, "run_keys": list(t.run_keys), "state": record,
                        "modules": {k: pack(m.state_dict()) for k, m in modules.items() if k not in skip}}
     first = next(iter(trainers.values()))

@@ -50,9 +50,17 @@ def picture_view(controls: dict, render: Callable, upscale: int = 4, buttons: di
     return box
 
 
+def kept_epoch(samples: list, epoch: int) -> int:
+    """Return the epoch (1-based) whose grid stands for `epoch`: itself, or the nearest earlier one kept
+    (a published set keeps a few epochs' grids: published.thin_samples), else the first kept."""
+    kept = [e for e in range(1, len(samples) + 1) if samples[e - 1] is not None]
+    return max((e for e in kept if e <= epoch), default=kept[0])
+
+
 def render_epoch(samples: list, epoch: int) -> np.ndarray:
-    """Return the fixed-input grid saved after `epoch` (1-based): uint8 picture."""
-    return make_grid(samples[epoch - 1], nrow=8)
+    """Return the fixed-input grid saved after `epoch` (1-based), or after the epoch kept_epoch names
+    where a published set did not keep this one: uint8 picture."""
+    return make_grid(samples[kept_epoch(samples, epoch) - 1], nrow=8)
 
 
 def epoch_viewer(samples: list, upscale: int = 3, what: str = "epoch"):
@@ -62,7 +70,15 @@ def epoch_viewer(samples: list, upscale: int = 3, what: str = "epoch"):
     if not samples:
         return W.HTML(f"no {what} finished within the time budget: no samples yet")
     slider = W.IntSlider(value=len(samples), min=1, max=len(samples), description=what)
-    return picture_view({"epoch": slider}, lambda v, _c: (render_epoch(samples, v["epoch"]), ""), upscale)
+    n_kept = sum(s is not None for s in samples)
+
+    def render(v, _changed):
+        shown = kept_epoch(samples, v["epoch"])
+        note = "" if shown == v["epoch"] else (f"{what} {v['epoch']}: not kept (the published set keeps {n_kept} "
+                                                f"of {len(samples)}); showing {what} {shown}")
+        return render_epoch(samples, v["epoch"]), note
+
+    return picture_view({"epoch": slider}, render, upscale)
 
 
 def read_upload(data: bytes, size: int, channels: int = 3, align: bool = True) -> tuple[torch.Tensor, str]:
