@@ -97,7 +97,9 @@ def evaluate(model: str, weights: str, data: str, n: int = 2000, split: str = "t
     judges = load_judges(train, valid, device, presets.config_for("demo", fid_samples=n, identity_samples=min(n, 300)),
                          shipped)
     _, nets = package.build_trainer(cfg, train, device, None, live=False, progress=False)
-    missing = sorted(set(nets) - set(modules) - ({"D"} if model == "dcgan" else set()))  # samples need no D
+    # samples need no D, and draw with the average G_ema where there is one (a set ships no G beside it)
+    needless = ({"D"} if model == "dcgan" else set()) | ({"G"} if "G_ema" in modules else set())
+    missing = sorted(set(nets) - set(modules) - needless)
     if missing:
         raise SystemExit(f"{what} holds no weights for {missing}: pass a checkpoint of this model's trainer")
     for name, sd in modules.items():
