@@ -199,3 +199,32 @@ def test_a_long_runs_sample_grids_are_thinned_and_the_viewer_says_which_it_shows
     assert "epoch 3: not kept" in box.readout.value and f"keeps {len(kept)} of 39" in box.readout.value
     box.controls["epoch"].value = 39
     assert box.readout.value == ""
+
+
+def test_the_celeba_set_stores_int8_weights_that_load_back_within_one_step_of_their_scale(tmp_path):
+    """int8 halves a set's bytes (PRECISION); the loaded network is within half a quantization step."""
+    big = load_faces(make_celeba(tmp_path / "faces64", n=40), 64, split="train")
+    trainer, _ = trainer_for(big, tmp_path / "ck", img_size=64)
+    trainer.fit(1, steps=1)
+    sizes = {}
+    for set_name in ("synthetic", "celeba"):
+        entry = published.export({"dcgan": trainer}, notebook=NB, model="dcgan", set_name=set_name, profile="smoke",
+                                 data="synthetic", drop={"dcgan": ("D",)}, folder=tmp_path / "pub")
+        sizes[entry["precision"]] = entry["bytes"]
+    assert set(sizes) == {"fp16", "int8"} and sizes["int8"] < 0.7 * sizes["fp16"]
+    fresh, nets = trainer_for(big, tmp_path / "fresh", img_size=64, seed=1)
+    published.fit(fresh, published.open_set(NB, "celeba", folder=tmp_path / "pub"), epochs=9)
+    quantized = 0
+    for k, a in trainer.modules["G_ema"].state_dict().items():
+        b = nets["G_ema"].state_dict()[k]
+        if not a.is_floating_point():
+            assert torch.equal(a, b), k
+        elif a.dim() >= 2 and a.numel() >= published.QUANTIZE_MIN:
+            step = a.abs().amax(dim=tuple(range(1, a.dim())), keepdim=True) / 127
+            assert ((a - b).abs() <= 0.51 * step + 1e-3 * step.max()).all(), k
+            quantized += 1
+        else:
+            assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), k  # fp16
+    assert quantized >= 3
+    with pytest.raises(ValueError, match="use 'fp16' or 'int8'"):
+        published.quantize(torch.ones(64, 64), "int4")

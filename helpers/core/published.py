@@ -7,7 +7,7 @@ An entry names the notebook, model, set ('synthetic', 'celeba', ...), file, its 
 the image size, the profile and data it was trained on, images seen, training seconds, hardware,
 code commit and its numbers (`make evaluate`, written into the entry afterwards). A file holds one
 part per trainer the notebook runs ('dcgan'; 'acgan', 'wacgan', 'encoder_after', ...): the weights
-the figures, sliders and evaluation need (half precision), the config they were built with and the
+the figures, sliders and evaluation need (half precision; int8 for a set PRECISION lists), the config they were built with and the
 run's small record (loss curves, per-epoch samples as uint8), so a notebook's figures of its
 training still draw; and the attribute oracle the notebook judged with, so its judges need no
 training either. Loading checks, in this order, and stops with a message naming the file and the
@@ -95,7 +95,7 @@ def read(entry: dict, folder: Path = FOLDER) -> dict:
                              "it was written by another version of this project: train here (pretrained=None)") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise PublishedError(f"{path} is not a Face GAN Lab weight set ({FORMAT}); train here (pretrained=None)")
-    return payload
+    return dequantize(payload)
 
 
 # What a set trained on real faces carries with it (the card shows it; issue 36).
@@ -300,10 +300,43 @@ def thin_samples(samples: list, keep: int = KEPT_SAMPLE_EPOCHS) -> list:
     return [s if i in picks else None for i, s in enumerate(samples)]
 
 
+# How each set stores its weights: fp16 unless listed. The celeba set's 64 px networks in fp16 would not fit
+# beside the synthetic set in the 60 MB the project allows; its cards are measured on the int8 file.
+PRECISION = {"celeba": "int8"}
+QUANTIZE_MIN = 4096  # smaller tensors (biases, norms, the first layers) stay fp16: they are few bytes
+
+
+def quantize(t: torch.Tensor, precision: str):
+    """Return t as stored at `precision`: 'fp16', or 'int8' for a weight of >= QUANTIZE_MIN values
+    (symmetric, one fp16 scale per slice of the first dimension, a conv's output channels:
+    {"int8": q, "scale": s}, t ~ q * s); others fp16."""
+    if not t.is_floating_point():
+        return t.detach().cpu()
+    t = t.detach().cpu().float()
+    if precision == "fp16" or t.dim() < 2 or t.numel() < QUANTIZE_MIN:
+        return t.half()
+    if precision != "int8":
+        raise ValueError(f"precision={precision!r}: use 'fp16' or 'int8'")
+    scale = (t.abs().amax(dim=tuple(range(1, t.dim())), keepdim=True) / 127).half().float().clamp_min(1e-7)
+    return {"int8": (t / scale).round().clamp(-127, 127).to(torch.int8), "scale": scale.half()}
+
+
+def dequantize(obj):
+    """Return obj (a payload, or any part of one) with every int8 weight ({"int8", "scale"}) back as a
+    float32 tensor; everything else as it is."""
+    if isinstance(obj, dict):
+        if set(obj) == {"int8", "scale"}:
+            return obj["int8"].float() * obj["scale"].float()
+        return {k: dequantize(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [dequantize(v) for v in obj]
+    return obj
+
+
 def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile: str, data: str,
            oracle_of=None, drop: dict | None = None, nets: dict | None = None, folder: Path = FOLDER) -> dict:
     """Write `trainers` ({part: Trainer}, trained) as `<set_name>/<notebook>.pt` under folder in half
-    precision, list it in MANIFEST.json (replacing an older entry of the same notebook and set) and
+    precision (int8 weights for a set PRECISION lists), list it in MANIFEST.json (replacing an older entry of the same notebook and set) and
     return the entry.
 
     oracle_of: the training faces whose cached attribute oracle judged the run (load_judges): shipped,
@@ -311,8 +344,10 @@ def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile:
     drop: {part: network names} not needed to draw, edit or judge (a DCGAN's D). A G beside its weight
     average G_ema is never shipped: the figures and sliders draw with the average (gan.sampler).
     nets: {part: {name: module}} to take the weights from instead of the trainer's (a selected epoch)."""
+    precision = PRECISION.get(set_name, "fp16")
+
     def pack(sd):
-        return {n: t.detach().cpu().half() if t.is_floating_point() else t.detach().cpu() for n, t in sd.items()}
+        return {n: quantize(t, precision) for n, t in sd.items()}
 
     drop, nets = drop or {}, nets or {}
     parts = {}
@@ -340,7 +375,7 @@ def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile:
     rel = f"{set_name}/{notebook}.pt"
     path = atomic_write(Path(folder) / rel, lambda fh: torch.save(payload, fh))
     entry = {"notebook": notebook, "model": model, "set": set_name, "file": rel, "sha256": sha256(path),
-             "bytes": path.stat().st_size, "precision": "fp16", **card}
+             "bytes": path.stat().st_size, "precision": precision, **card}
     if oracle_of is not None:
         entry["oracle_faces"] = oracle_of.digest()
     if data_terms(data):
