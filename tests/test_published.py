@@ -228,3 +228,28 @@ def test_the_celeba_set_stores_int8_weights_that_load_back_within_one_step_of_th
     assert quantized >= 3
     with pytest.raises(ValueError, match="use 'fp16' or 'int8'"):
         published.quantize(torch.ones(64, 64), "int4")
+
+
+def test_settings_from_the_environment_steer_a_run_that_trains_and_never_a_published_set(tmp_path, monkeypatch):
+    """`make publish-real CONFIG=...` (FACEGAN_SET) gives a long run's parts their budgets."""
+    from helpers.core.config import SETTINGS_ENV
+    from helpers.core.runtime import environment_overrides
+    from helpers.models import smile
+
+    monkeypatch.setenv(SETTINGS_ENV, "encoder_after.max_seconds=600; wacgan.max_seconds=300")
+    cfg = published.config(smile, None, "demo", 64)
+    assert cfg.encoder_after.max_seconds == 600 and cfg.wacgan.max_seconds == 300
+    assert cfg.acgan.img_size == cfg.wacgan.img_size == 64  # merged with the size, not instead of it
+    assert cfg.encoder_before == smile.config_for("demo").encoder_before
+    assert published.config(smile, None, "demo", 64, wacgan={"lr": 1e-4}).wacgan.max_seconds == 300
+    assert any(SETTINGS_ENV in line for line in environment_overrides("demo"))
+    faces = load_faces(make_celeba(tmp_path / "faces", n=40), 32, split="train")
+    trainer, _ = trainer_for(faces, tmp_path / "ck")
+    trainer.fit(1, steps=1)
+    published.export({"dcgan": trainer}, notebook=NB, model="dcgan", set_name="synthetic", profile="smoke",
+                     data="synthetic", drop={"dcgan": ("D",)}, folder=tmp_path / "pub")
+    monkeypatch.setenv(SETTINGS_ENV, "lr=0.5")
+    assert published.config(dcgan, published.open_set(NB, "synthetic", folder=tmp_path / "pub"), "demo").lr != 0.5
+    monkeypatch.setenv(SETTINGS_ENV, "lr")
+    with pytest.raises(ValueError, match="FACEGAN_SET: 'lr': use KEY=VALUE"):
+        published.config(dcgan, None, "demo")

@@ -8,6 +8,7 @@ fields that declare a `rehearsal_max`.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
 from dataclasses import asdict, field, fields, is_dataclass, replace
@@ -17,6 +18,46 @@ PROFILES = ("smoke", "demo", "full")
 # epochs, so the `full` profile's networks, sizes and code paths run end to end on a CPU in minutes.
 REHEARSE_ENV = "FACEGAN_REHEARSE"
 REHEARSAL_EPOCHS = 2
+# Settings for a notebook that trains (`run_notebooks --set`, `make publish-real CONFIG=...`): KEY=VALUE
+# pairs separated by ';', as train.py's --set takes them; a published set ignores them.
+SETTINGS_ENV = "FACEGAN_SET"
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """Return config overrides from KEY=VALUE strings (VALUE a Python literal, else a string);
+    'acgan.batch_size=32' sets a field of a nested config."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{pair!r}: use KEY=VALUE, e.g. lr=1e-4 or acgan.max_seconds=600")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        *outer, last = key.strip().split(".")
+        node = out
+        for k in outer:
+            node = node.setdefault(k, {})
+        node[last] = value
+    return out
+
+
+def environment_settings() -> dict:
+    """Return the config overrides FACEGAN_SET names ({} when unset)."""
+    text = os.environ.get(SETTINGS_ENV, "")
+    try:
+        return parse_overrides([p.strip() for p in text.split(";") if p.strip()])
+    except ValueError as err:
+        raise ValueError(f"{SETTINGS_ENV}: {err}") from None
+
+
+def merged(a: dict, b: dict) -> dict:
+    """Return the overrides a with b on top (nested dicts merged key by key)."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def run_field(default=None, *, rehearsal_max: int | None = None, default_factory=None):

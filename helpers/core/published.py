@@ -236,14 +236,22 @@ def sized(cfg, img_size: int | None) -> dict:
 
 def config(package, weights: Weights | None, profile: str, img_size: int | None = None, **overrides):
     """Return a notebook's model config: an open set's (its profile's preset at the set's image size),
-    else `profile`'s preset at `img_size` (None: the preset's own); `overrides` on top of either."""
+    else `profile`'s preset at `img_size` (None: the preset's own) with the environment's settings
+    (FACEGAN_SET: `make publish-real CONFIG=...` gives a long run's parts their budgets); `overrides`
+    on top of either."""
+    from .config import environment_settings, merged
+
+    settings = {}
     if weights is not None:
         size = weights.entry.get("img_size")
         if img_size is not None and img_size != size:
             raise PublishedError(f"the published set {weights.name!r} of {weights.notebook} is {size} px, not "
                                  f"img_size={img_size}: leave img_size at None to use it, or train here (pretrained=None)")
         profile, img_size = weights.profile, size
-    return package.config_for(profile, **sized(package.config_for(profile), img_size), **overrides)
+    else:
+        settings = environment_settings()
+    return package.config_for(profile, **merged(merged(sized(package.config_for(profile), img_size), settings),
+                                                overrides))
 
 
 def faces_to_edit(data, image_size: int, need, weights: Weights | None = None, max_images: int | None = None) -> tuple:

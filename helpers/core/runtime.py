@@ -127,12 +127,14 @@ def environment_overrides(profile: str = "auto") -> list[str]:
     """Return one line per setting the environment changes behind a notebook's back (the profile,
     a rehearsal's caps, moved folders, python -O), each naming its variable; [] when none does."""
     from . import paths
-    from .config import REHEARSAL_EPOCHS, REHEARSE_ENV, rehearsal_seconds
+    from .config import REHEARSAL_EPOCHS, REHEARSE_ENV, SETTINGS_ENV, rehearsal_seconds
 
     lines = []
     forced = os.environ.get(PROFILE_ENV)
     if forced and forced != profile:
         lines.append(f"profile {forced}, from {PROFILE_ENV} (the notebook's cell says {profile!r})")
+    if os.environ.get(SETTINGS_ENV, "").strip():
+        lines.append(f"config settings, from {SETTINGS_ENV}: {os.environ[SETTINGS_ENV].strip()} (when training here)")
     if rehearsal_seconds() is not None:
         lines.append(f"rehearsal, from {REHEARSE_ENV}: every training run capped at {rehearsal_seconds():g} s and "
                      f"{REHEARSAL_EPOCHS} epochs, evaluation sizes capped")

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from ..core import paths
-from ..core.config import REHEARSE_ENV
+from ..core.config import REHEARSE_ENV, SETTINGS_ENV, parse_overrides
 from ..core.published import PRETRAINED_ENV
 from ..core.runtime import PROFILE_ENV
 
@@ -143,6 +143,9 @@ def main(argv=None) -> int:
     ap.add_argument("--img-size", type=int, default=None, metavar="PX",
                     help="the notebooks' `img_size` parameter: train at that side instead of the profile's "
                          "(make publish-real IMG_SIZE=64)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config field for every notebook that trains, as train.py's --set (repeatable; "
+                         "FACEGAN_SET): e.g. encoder_after.max_seconds=600 (make publish-real CONFIG=...)")
     ap.add_argument("--real", action="store_true",
                     help="a run on real faces (needs --data): outputs/real/<data folder>/, then its metrics and "
                          "figures of generated faces into assets/real/ and the README's real-faces table")
@@ -177,6 +180,14 @@ def main(argv=None) -> int:
         real_name = "+".join(Path(p).expanduser().resolve().name for p in args.data.split(os.pathsep))
         outputs = paths.OUTPUTS / "real" / real_name
         os.environ["FACEGAN_OUTPUTS"] = str(outputs)
+    if args.set:
+        if args.inplace:
+            ap.error("--set changes the presets: the committed notebooks (--inplace) run them as they are")
+        try:
+            parse_overrides(args.set)
+        except ValueError as err:
+            ap.error(f"--set {err}")
+        os.environ[SETTINGS_ENV] = ";".join(args.set)
     if os.environ.pop(PROFILE_ENV, None):
         print(f"{PROFILE_ENV} ignored: the notebooks run with profile={args.profile!r} (--profile)")
     if os.environ.pop(PRETRAINED_ENV, None):

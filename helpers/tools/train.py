@@ -16,7 +16,6 @@ Needs only torch, numpy, pillow, matplotlib and tqdm (no Jupyter).
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib
 import json
 import time
@@ -26,29 +25,17 @@ import torch
 
 from ..core import distributed, paths
 from ..core.atomic import atomic_write, atomic_write_text
-from ..core.config import PROFILES
+from ..core.config import PROFILES, parse_overrides
 from ..core.runtime import machine, resolve_profile, seed_everything
 from ..models import MODELS
 
 
 def overrides(pairs: list[str]) -> dict:
-    """Return config overrides from KEY=VALUE strings (VALUE a Python literal, else a string);
-    'acgan.batch_size=32' sets a field of a nested config."""
-    out: dict = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--set {pair!r}: use KEY=VALUE, e.g. --set lr=1e-4")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        *outer, last = key.strip().split(".")
-        node = out
-        for k in outer:
-            node = node.setdefault(k, {})
-        node[last] = value
-    return out
+    """Return config overrides from --set KEY=VALUE strings (config.parse_overrides)."""
+    try:
+        return parse_overrides(pairs)
+    except ValueError as err:
+        raise SystemExit(f"--set {err}") from None
 
 
 def part_folder(model: str, trainer, parts: dict) -> str:
