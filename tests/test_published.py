@@ -169,6 +169,7 @@ def test_a_set_at_another_size_brings_its_size_to_the_notebook(tmp_path):
                              data="/x/celeba_dev:/x/celeba_hq_dev", drop={"dcgan": ("D",)}, folder=tmp_path / "pub")
     weights = published.open_set(NB, "celeba", folder=tmp_path / "pub")
     assert entry["img_size"] == 64 and "non-commercial research" in weights.card().data  # CelebA's terms travel
+    assert entry["data"] == "celeba_dev+celeba_hq_dev"  # folder names, not this machine's paths
     cfg = published.config(dcgan, weights, "demo")  # the set's profile, at the set's size
     assert cfg == dcgan.config_for("smoke", img_size=64)
     assert published.config(dcgan, weights, "demo", 64, lr=1e-3).lr == 1e-3

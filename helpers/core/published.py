@@ -110,6 +110,13 @@ def data_terms(data: str) -> str | None:
     return CELEBA_TERMS if any("celeba" in n for n in names) else None
 
 
+def data_label(data: str) -> str:
+    """Return how a card names the faces a set was trained on: 'synthetic', 'lfw100', or a folder's name
+    (several folders a:b as a+b), never the path on the machine that trained it."""
+    parts = str(data).split(os.pathsep)
+    return "+".join(Path(p).name for p in parts) if any(os.sep in p for p in parts) else str(data)
+
+
 # Keys of a trainer's config that say where and how it ran, not what it learnt.
 RUN_ONLY = {"data", "data_faces", "world_size"}
 
@@ -368,7 +375,7 @@ def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile:
         parts[part] = {"config": t.config, "run_keys": list(t.run_keys), "state": record,
                        "modules": {k: pack(m.state_dict()) for k, m in modules.items() if k not in skip}}
     first = next(iter(trainers.values()))
-    card = {"profile": profile, "data": data, "img_size": first.config.get("img_size"),
+    card = {"profile": profile, "data": data_label(data), "img_size": first.config.get("img_size"),
             "images_seen": int(sum(t.state.step * t.global_batch for t in trainers.values())),
             "train_seconds": round(sum(t.state.seconds for t in trainers.values()), 1),
             "hardware": machine(first.device), "commit": commit(), "parts": list(trainers)}
