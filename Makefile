@@ -140,7 +140,7 @@ WEIGHTS ?=
 N       ?= 2000
 SPLIT   ?= test
 evaluate: $(STAMP)
-	@test -n "$(MODEL)" -a -n "$(WEIGHTS)" -a -n "$(OUT)" || { echo "usage: make evaluate MODEL=dcgan|fader|smile|began|lapgan WEIGHTS=path/to/last.pt|synthetic [DATA=folder] OUT=file.json [N=2000] [SPLIT=test|valid|all] [RECORD=1]"; exit 2; }
+	@test -n "$(MODEL)" -a -n "$(WEIGHTS)" -a -n "$(OUT)" || { echo "usage: make evaluate MODEL=dcgan|fader|smile|began|lapgan WEIGHTS=path/to/last.pt|synthetic [DATA=folder] OUT=file.json [N=2000] [SPLIT=test|valid|valid+test|all] [RECORD=1]"; exit 2; }
 	$(BIN)/python -m helpers.tools.evaluate --model $(MODEL) --weights "$(WEIGHTS)" $(DATA_ARG) --out "$(OUT)" --n $(N) --split $(SPLIT) $(if $(RECORD),--record,)
 
 clean-cache:

@@ -29,6 +29,10 @@ def test_a_dcgan_checkpoint_is_judged_on_a_folder(tmp_path, capsys):
     train, test = (load_faces(data, cfg.img_size, split=s) for s in ("train", "test"))
     assert evaluate.nn_ratio(train.sample(2, seed=5), train, test, "test") == pytest.approx(0.0, abs=1e-5)  # copies
     assert evaluate.nn_ratio(dcgan.samples(nets, cfg, 2), train, test, "test") > 0
+    valid = load_faces(data, cfg.img_size, split="valid")
+    _, _, held = evaluate.folders(str(data), cfg.img_size, "valid+test")  # every face no model trained on
+    assert len(held) == len(valid) + len(test) and held.split == "valid+test"
+    assert torch.equal(held.images, torch.cat([valid.images, test.images]))
     with pytest.raises(SystemExit, match="holds a 'dcgan' model, not 'began'"):
         evaluate.main(["--model", "began", "--weights", str(tmp_path / "ck" / "last.pt"), "--data", str(data),
                        "--out", str(out)])

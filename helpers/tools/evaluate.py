@@ -1,7 +1,7 @@
 """Judge a trained model on any face folder: `make evaluate MODEL=dcgan WEIGHTS=path/to/last.pt DATA=folder OUT=out.json`.
 
     python -m helpers.tools.evaluate --model dcgan --weights checkpoints_gan/dcgan/demo_synthfaces_32px/last.pt \\
-        --data synthetic --out outputs/evaluate/dcgan.json [--n 2000] [--split test|valid|all]
+        --data synthetic --out outputs/evaluate/dcgan.json [--n 2000] [--split test|valid|valid+test|all]
 
 WEIGHTS is a checkpoint the notebooks or `make train` wrote (last.pt, best_*.pt), or the name of a
 published set (helpers.core.published). The networks are rebuilt from the config saved with the
@@ -10,7 +10,8 @@ FID / KID against the split's faces, the face detector on the samples and on the
 for Fader the attribute swap, preservation, reconstruction PSNR and identity kept (plain and
 residual). Generators also get `nn_ratio`: their samples' mean distance to the nearest training face
 over that of the split's real faces (helpers.eval.metrics.nn_distance_ratio; below 1: closer than
-unseen faces, i.e. copies). `--split all` is for a folder no model trained on (no nn_ratio then).
+unseen faces, i.e. copies). `--split valid+test` judges against both held-out splits (the dev folders'
+test split alone has ~1,000 faces); `--split all` is for a folder no model trained on (no nn_ratio then).
 One JSON comes out.
 Models: dcgan, began and fader (a checkpoint or a published set); smile and lapgan as a published
 set: SMiLE's ACGAN samples and its converter (ACGAN + the fixed encoder): conversion, preservation,
@@ -127,10 +128,17 @@ def nn_ratio(fake, train, test, split: str) -> float | None:
 
 def folders(data: str, size: int, split: str, need=()):
     """Return (train, valid, test) FaceSets of `data` at `size` px for `split` (all three the whole
-    folder for 'all'); `need`: attributes the test faces must carry."""
-    from ..data.faces import load_faces
+    folder for 'all'; test the valid and test faces together for 'valid+test'); `need`: attributes the
+    test faces must carry."""
+    from dataclasses import replace
 
-    test = load_faces(data, size, split=split)
+    from ..data.faces import FaceSet, load_faces
+
+    if split == "valid+test":  # every face no model trained on (a dev set's test split alone is ~1,000)
+        held = [load_faces(data, size, split=s) for s in ("valid", "test")]
+        test = replace(FaceSet.concat(held), split=split, name=held[0].name, key=f"{held[0].key}+{held[1].key}")
+    else:
+        test = load_faces(data, size, split=split)
     missing = sorted(set(need) - set(test.attr_names))
     if missing:
         raise SystemExit(f"{data} has no labels for {missing}: this model's numbers need CelebA's attributes")
@@ -277,7 +285,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default="synthetic", help="'synthetic', a CelebA-layout folder or an image folder")
     ap.add_argument("--out", required=True, help="the JSON file to write")
     ap.add_argument("--n", type=int, default=2000, help="samples (and real faces) judged")
-    ap.add_argument("--split", default="test", choices=("test", "valid", "all"))
+    ap.add_argument("--split", default="test", choices=("test", "valid", "valid+test", "all"))
     ap.add_argument("--device", default=None)
     ap.add_argument("--record", action="store_true",
                     help="a published set: also write the numbers into its MANIFEST.json entry (the model card)")
