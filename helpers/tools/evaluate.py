@@ -303,6 +303,7 @@ def main(argv=None) -> int:
     if a.record:
         numbers = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()
                    if k not in ("model", "weights", "machine")}
+        numbers["data"] = published.data_label(a.data)  # folder names: the card is read on other machines
         published.set_numbers(NOTEBOOK[a.model], a.weights, numbers)
         from ..core import paths
         from .readme import rewrite
