@@ -254,3 +254,13 @@ def test_settings_from_the_environment_steer_a_run_that_trains_and_never_a_publi
     monkeypatch.setenv(SETTINGS_ENV, "lr")
     with pytest.raises(ValueError, match="FACEGAN_SET: 'lr': use KEY=VALUE"):
         published.config(dcgan, None, "demo")
+
+
+def test_only_the_sample_grids_a_notebook_shows_ship(folder, tmp_path):
+    """Fader's grids rebuild its training faces: a set trained on real faces must not carry them."""
+    path, trained = folder
+    shown = published.open_set(NB, "synthetic", folder=path).payload["parts"]["dcgan"]["state"]["samples"]
+    assert len(shown) == len(trained.state.samples) > 0
+    published.export({"fader": trained}, notebook="02_fadernet", model="fader", set_name="celeba", profile="smoke",
+                     data="/x/celeba_dev", folder=tmp_path / "pub2")
+    assert published.open_set("02_fadernet", "celeba", folder=tmp_path / "pub2").payload["parts"]["fader"]["state"]["samples"] == []

@@ -301,6 +301,11 @@ def commit() -> str:
 
 
 KEPT_SAMPLE_EPOCHS = 8  # a long run's per-epoch grids (64 px: 0.2 MB each) would outweigh its networks
+# The parts whose per-epoch sample grids a notebook shows (01's and 04's epoch sliders and progress
+# figures), all drawn from noise. No other part's grids ship: nothing shows them after loading, and
+# Fader's (its training faces rebuilt) and LAPGAN's refinement levels' (real faces refined) hold photos
+# of the training faces, which a set trained on real faces must not carry.
+SHOWN_GRIDS = {"dcgan": ("dcgan",), "began": ("began",)}
 
 
 def thin_samples(samples: list, keep: int = KEPT_SAMPLE_EPOCHS) -> list:
@@ -371,7 +376,7 @@ def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile:
         skip = {*drop.get(part, ()), *(("G",) if "G_ema" in modules else ())}  # the average is what draws
         record = {k: getattr(t.state, k) for k in ("epoch", "batch", "step", "seconds", "history", "epoch_metrics",
                                                    "best", "stopped")}
-        record["samples"] = thin_samples(t.state.samples)
+        record["samples"] = thin_samples(t.state.samples) if part in SHOWN_GRIDS.get(model, ()) else []
         parts[part] = {"config": t.config, "run_keys": list(t.run_keys), "state": record,
                        "modules": {k: pack(m.state_dict()) for k, m in modules.items() if k not in skip}}
     first = next(iter(trainers.values()))
