@@ -149,7 +149,7 @@ def folders(data: str, size: int, split: str, need=()):
 
 def evaluate_set(model: str, set_name: str, data: str, n: int, split: str, device=None) -> dict:
     """Return the numbers of a published SMiLE or LAPGAN set: the networks are built as the notebook
-    builds them (the set's profile) and loaded with the set's checks."""
+    builds them (the set's profile, at the set's size) and loaded with the set's checks."""
     from ..eval import presets
     from ..eval.panel import load_judges
     from ..models import dcgan, lapgan, smile
@@ -159,7 +159,7 @@ def evaluate_set(model: str, set_name: str, data: str, n: int, split: str, devic
     quiet = dict(live=False, progress=False)
     sizes = presets.config_for("demo", fid_samples=n, identity_samples=min(n, 300))
     if model == "smile":
-        cfg = smile.config_for(w.profile)
+        cfg = published.config(smile, w, w.profile)  # the set's profile at the set's size
         train, valid, test = folders(data, cfg.img_size, split, need=cfg.acgan.attrs)
         n = min(n, len(test))
         judges = load_judges(train, valid, device, sizes, w)
@@ -177,7 +177,7 @@ def evaluate_set(model: str, set_name: str, data: str, n: int, split: str, devic
                 "conversion_accuracy_residual", "preserve_accuracy_residual", "identity_kept_residual")
         size = cfg.img_size
     else:
-        cfg = lapgan.config_for(w.profile)
+        cfg = published.config(lapgan, w, w.profile)  # the set's profile at the set's size
         train, valid, test = folders(data, 32, split)
         n = min(n, len(test))
         judges = load_judges(train, valid, device, sizes, w)
