@@ -261,6 +261,14 @@ def config(package, weights: Weights | None, profile: str, img_size: int | None 
                                                 overrides))
 
 
+def demo_checks(profile: str, data, weights: Weights | None) -> bool:
+    """True where a notebook's demo sanity bounds apply: the demo profile on the synthetic faces, with
+    models trained here or a set trained on them (a `celeba` set judged on synthetic faces is far from
+    them by design, not broken)."""
+    trained_on = "synthetic" if weights is None else weights.entry.get("data")
+    return profile == "demo" and data == "synthetic" and trained_on == "synthetic"
+
+
 def faces_to_edit(data, image_size: int, need, weights: Weights | None = None, max_images: int | None = None) -> tuple:
     """Return (train, valid, test) FaceSets for an editing notebook (Fader, SMiLE): `data`'s splits
     (helpers.data.load_faces; train cut to max_images), or, when a published set is open and the data
