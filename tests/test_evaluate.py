@@ -25,10 +25,12 @@ def test_a_dcgan_checkpoint_is_judged_on_a_folder(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["n"] == 8 and result["img_size"] == cfg.img_size and result["fid"] > 0
     assert 0 <= result["face_detect_rate"] <= 1 and 0 <= result["face_detect_rate_real"] <= 1
-    assert "nn_ratio" not in result  # split all: no face is held out from training
+    assert "nn_ratio" not in result and "copy_ratio" not in result  # split all: no face is held out from training
     train, test = (load_faces(data, cfg.img_size, split=s) for s in ("train", "test"))
-    assert evaluate.nn_ratio(train.sample(2, seed=5), train, test, "test") == pytest.approx(0.0, abs=1e-5)  # copies
-    assert evaluate.nn_ratio(dcgan.samples(nets, cfg, 2), train, test, "test") > 0
+    copies = evaluate.nn_ratios(train.sample(2, seed=5), train, test, "test")
+    assert copies["nn_ratio"] == pytest.approx(0.0, abs=1e-5) and copies["copy_ratio"] == 0.0
+    assert evaluate.nn_ratios(dcgan.samples(nets, cfg, 2), train, test, "test")["nn_ratio"] > 0
+    assert evaluate.nn_ratios(train.sample(2, seed=5), train, test, "all") == {}
     valid = load_faces(data, cfg.img_size, split="valid")
     _, _, held = evaluate.folders(str(data), cfg.img_size, "valid+test")  # every face no model trained on
     assert len(held) == len(valid) + len(test) and held.split == "valid+test"

@@ -232,6 +232,20 @@ def test_nn_distance_ratio_is_zero_for_copies_and_one_for_faces_like_the_held_ou
     assert M.nn_distance_ratio(held * 3, train, held) > 1  # farther than unseen faces
 
 
+def test_copy_ratio_reads_copies_but_not_blur():
+    g = torch.Generator().manual_seed(5)
+    faces = torch.rand(1200, 3, 4, 4, generator=g) * 2 - 1  # one distribution, split 3:1
+    train, held = faces[:900], faces[900:]
+    assert M.copy_ratio(train[:200], train, held) == 0.0  # copies: the nearest face is always a training face
+    fresh = torch.rand(800, 3, 4, 4, generator=g) * 2 - 1
+    assert M.copy_ratio(fresh, train, held) == pytest.approx(1.0, abs=0.2)
+    blurred = 0.3 * fresh  # pulled towards the mean face: nearer every face alike
+    assert M.nn_distance_ratio(blurred, train, held) < 0.9  # the nearest-face ratio reads it as copying
+    assert M.copy_ratio(blurred, train, held) == pytest.approx(1.0, abs=0.2)  # this one does not
+    half = torch.cat([train[:400], fresh[:400]])
+    assert M.copy_ratio(half, train, held) == pytest.approx(0.5 * M.copy_ratio(fresh[:400], train, held), abs=0.01)
+
+
 # --------------------------------------------------------------------------- metrics.json
 def test_write_and_read_metrics_round_trip(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "OUTPUTS", tmp_path)

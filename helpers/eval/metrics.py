@@ -232,6 +232,16 @@ def nn_distance_ratio(fake, train, held_out) -> float:
     return float(nn_distances(fake, train).mean() / nn_distances(held_out, train).mean())
 
 
+def copy_ratio(fake, train, held_out) -> float:
+    """Return how often a sample's nearest real face is a held-out one, over how often chance says
+    (len(held_out) / (len(train) + len(held_out))): about 1 for samples no nearer the faces trained on
+    than unseen faces are, 0 when every sample's nearest face is a training face (copies). For a sample
+    drawn without looking at either set, each of the faces is equally likely its nearest, however smooth
+    it is, so blur, which nn_distance_ratio reads as copying, leaves this at 1. Images as in nn_distances."""
+    held_nearer = nn_distances(fake, held_out) < nn_distances(fake, train)
+    return float(held_nearer.double().mean() * (len(train) + len(held_out)) / len(held_out))
+
+
 @torch.no_grad()
 def feature_diversity(oracle, images: torch.Tensor) -> float:
     """Return the mean pairwise L2 distance between oracle features of images (N, C, H, W), N >= 2:

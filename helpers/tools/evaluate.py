@@ -10,8 +10,10 @@ FID / KID against the split's faces, the face detector on the samples and on the
 for Fader the attribute swap, preservation, reconstruction PSNR and identity kept (plain and
 residual). Generators also get `nn_ratio`: their samples' mean distance to the nearest training face
 over that of the split's real faces (helpers.eval.metrics.nn_distance_ratio; below 1: closer than
-unseen faces, i.e. copies). `--split valid+test` judges against both held-out splits (the dev folders'
-test split alone has ~1,000 faces); `--split all` is for a folder no model trained on (no nn_ratio then).
+unseen faces, i.e. copies or blur), and `copy_ratio`: how often a sample's nearest real face is a
+held-out one, over chance (metrics.copy_ratio; below 1: copies; blur leaves it at 1). `--split
+valid+test` judges against both held-out splits (the dev folders' test split alone has ~1,000 faces);
+`--split all` is for a folder no model trained on (no nn_ratio then).
 One JSON comes out.
 Models: dcgan, began and fader (a checkpoint or a published set); smile and lapgan as a published
 set: SMiLE's ACGAN samples and its converter (ACGAN + the fixed encoder): conversion, preservation,
@@ -99,10 +101,12 @@ def evaluate(model: str, weights: str, data: str, n: int = 2000, split: str = "t
                          shipped)
     _, nets = package.build_trainer(cfg, train, device, None, live=False, progress=False)
     # samples need no D, and draw with the average G_ema where there is one (a set ships no G beside it)
-    needless = ({"D"} if model == "dcgan" else set()) | ({"G"} if "G_ema" in modules else set())
+    # Fader's latent discriminator only steers its refinement (a lean set ships none: published.LEAN)
+    needless = ({"D"} if model in ("dcgan", "fader") else set()) | ({"G"} if "G_ema" in modules else set())
     missing = sorted(set(nets) - set(modules) - needless)
     if missing:
         raise SystemExit(f"{what} holds no weights for {missing}: pass a checkpoint of this model's trainer")
+    nets = {k: m for k, m in nets.items() if k in modules or k not in needless}  # none left untrained
     for name, sd in modules.items():
         nets[name].load_state_dict(sd)
     if model == "fader":
@@ -110,20 +114,24 @@ def evaluate(model: str, weights: str, data: str, n: int = 2000, split: str = "t
         keys = ("fid", "kid", "kid_std", "kid_se", "face_detect_rate", *FADER_KEYS)
     else:
         scores = {**package.evaluate(nets, cfg, judges, test, n),
-                  "nn_ratio": nn_ratio(package.samples(nets, cfg, n), train, test, split)}
-        keys = (*FIELD_KEYS, "nn_ratio")
+                  **nn_ratios(package.samples(nets, cfg, n), train, test, split)}
+        keys = (*FIELD_KEYS, "nn_ratio", "copy_ratio")
     real = test.sample(n, seed=2)
     return {"model": model, "weights": what, "data": str(data), "split": split, "n": n, "img_size": cfg.img_size,
             **{k: float(scores[k]) for k in keys if scores.get(k) is not None},
             "face_detect_rate_real": face_judges.face_detection_rate(real), "machine": machine(device)}
 
 
-def nn_ratio(fake, train, test, split: str) -> float | None:
-    """Return the samples' nearest-neighbour ratio against the training faces (None for split 'all':
-    then no face is held out)."""
-    from ..eval.metrics import nn_distance_ratio
+def nn_ratios(fake, train, test, split: str) -> dict:
+    """Return the samples' nearest-neighbour ratios: `nn_ratio` (their distance to the nearest training
+    face against real unseen faces' own) and `copy_ratio` (how often their nearest face is an unseen
+    one, over chance: blur does not move it); {} for split 'all', where no face is held out."""
+    from ..eval.metrics import copy_ratio, nn_distance_ratio
 
-    return None if split == "all" else nn_distance_ratio(fake, train.images, test.images[:len(fake)])
+    if split == "all":
+        return {}
+    return {"nn_ratio": nn_distance_ratio(fake, train.images, test.images[:len(fake)]),
+            "copy_ratio": copy_ratio(fake, train.images, test.images)}
 
 
 def folders(data: str, size: int, split: str, need=()):
@@ -170,11 +178,12 @@ def evaluate_set(model: str, set_name: str, data: str, n: int, split: str, devic
                                              generator_tag=f"acgan@{ac_state.step}", **quiet)
         w.load(enc, "encoder_after")
         scores = {**smile.evaluate(ac_nets, cfg.acgan, judges, test, n),
-                  "nn_ratio": nn_ratio(smile.samples(G, cfg.acgan, test, n), train, test, split),
+                  **nn_ratios(smile.samples(G, cfg.acgan, test, n), train, test, split),
                   **smile.conversion_metrics(G, E, judges.oracle, test, cfg.acgan, cfg.encoder_after, n=n,
                                              judges=judges, pairs_from=train)}
-        keys = (*FIELD_KEYS, "nn_ratio", "class_accuracy", "conversion_accuracy", "preserve_accuracy", "recon_psnr", "identity_kept",
-                "conversion_accuracy_residual", "preserve_accuracy_residual", "identity_kept_residual")
+        keys = (*FIELD_KEYS, "nn_ratio", "copy_ratio", "class_accuracy", "conversion_accuracy", "preserve_accuracy",
+                "recon_psnr", "identity_kept", "conversion_accuracy_residual", "preserve_accuracy_residual",
+                "identity_kept_residual")
         size = cfg.img_size
     else:
         cfg = published.config(lapgan, w, w.profile)  # the set's profile at the set's size
@@ -190,8 +199,8 @@ def evaluate_set(model: str, set_name: str, data: str, n: int, split: str, devic
         fake_direct = lapgan.resize_to(dcgan.samples(direct_nets, dc_cfg, n), 32)
         scores = {**lapgan.evaluate(Gs, cfg, judges, test, n),
                   "fid_direct": judges.generated(fake_direct, test, n)["fid"],
-                  "nn_ratio": nn_ratio(lapgan.resize_to(lapgan.generate(Gs, cfg, n, seed=7), 32), train, test, split)}
-        keys, size = (*FIELD_KEYS, "nn_ratio", "fid_direct"), cfg.img_size
+                  **nn_ratios(lapgan.resize_to(lapgan.generate(Gs, cfg, n, seed=7), 32), train, test, split)}
+        keys, size = (*FIELD_KEYS, "nn_ratio", "copy_ratio", "fid_direct"), cfg.img_size
     real = test.sample(n, seed=2)
     return {"model": model, "weights": f"published set {set_name!r}", "data": str(data), "split": split, "n": n,
             "img_size": size, **{k: float(scores[k]) for k in keys if scores.get(k) is not None},
@@ -236,7 +245,7 @@ def evaluate_smile_run(weights: str, data: str, n: int, split: str, device=None)
         G = smile.sampler(nets)
         return {**{k: v for k, v in smile.evaluate(nets, cfg, judges, test, n).items()
                    if k in (*FIELD_KEYS, "class_accuracy")},
-                "nn_ratio": nn_ratio(smile.samples(G, cfg, test, n), train, test, split)}
+                **nn_ratios(smile.samples(G, cfg, test, n), train, test, split)}
 
     return judge_run("smile", f"{ckpt['model']} checkpoint {weights}", data, n, split, cfg.img_size, cfg.attrs,
                      device, score)
@@ -273,7 +282,7 @@ def evaluate_lapgan_run(weights: str, data: str, n: int, split: str, device=None
 
     def score(judges, train, test, n):
         return {**{k: v for k, v in lapgan.evaluate(Gs, cfg, judges, test, n).items() if k in FIELD_KEYS},
-                "nn_ratio": nn_ratio(lapgan.generate(Gs, cfg, n, seed=7), train, test, split)}
+                **nn_ratios(lapgan.generate(Gs, cfg, n, seed=7), train, test, split)}
 
     return judge_run("lapgan", f"pyramid run {run}", data, n, split, cfg.img_size, (), device, score)
 

@@ -27,7 +27,8 @@ PUB_START, PUB_END = "<!-- published:start (make publish and make evaluate RECOR
 CARD_NUMBERS = (("fid", "FID {:.1f}"), ("kid", "KID {:.4f}"), ("face_detect_rate", "faces found {:.2f}"),
                 ("swap_accuracy_mean", "swap {:.3f}"), ("identity_kept_residual", "identity kept (residual) {:.2f}"),
                 ("conversion_accuracy", "conversion {:.3f}"), ("identity_kept", "identity kept {:.2f}"),
-                ("fid_direct", "direct DCGAN's FID {:.1f}"), ("nn_ratio", "nearest-training-face ratio {:.2f}"))
+                ("fid_direct", "direct DCGAN's FID {:.1f}"), ("nn_ratio", "nearest-training-face ratio {:.2f}"),
+                ("copy_ratio", "copy check {:.2f}"))
 OPS = {">=": operator.ge, "<=": operator.le}
 
 # (notebook, label, metric key or callable(metrics) -> value, format, goal (op, value) or None)
@@ -185,6 +186,7 @@ CELEBA_ROWS = [
     ("01_dcgan_face_generation", "faces found / real faces'", _ratio("face_detect_rate", "face_detect_rate_real"),
      "{:.2f}", (">=", 0.95), ("celeba_dev", _ratio("face_detect_rate", "face_detect_rate_real"))),
     ("01_dcgan_face_generation", "nearest-training-face ratio", "nn_ratio", "{:.2f}", (">=", 0.9), None),
+    ("01_dcgan_face_generation", "copy check (copies 0, no copies ~1)", "copy_ratio", "{:.2f}", None, None),
     ("02_fadernet", "swap accuracy (mean)", "swap_accuracy_mean", "{:.3f}", (">=", 0.85),
      ("celeba_dev", "swap_accuracy_mean")),
     ("02_fadernet", "identity kept", "identity_kept", "{:.2f}", (">=", 0.8), ("celeba_dev", "identity_kept")),
@@ -196,13 +198,16 @@ CELEBA_ROWS = [
     ("03_smile_converter", "identity kept", "identity_kept", "{:.2f}", (">=", 0.9), ("celeba_dev", "identity_kept")),
     ("03_smile_converter", "PSNR of G's redraw", "recon_psnr", "{:.1f} dB", (">=", 24.0), ("celeba_dev", "recon_psnr")),
     ("03_smile_converter", "nearest-training-face ratio", "nn_ratio", "{:.2f}", (">=", 0.9), None),
+    ("03_smile_converter", "copy check (copies 0, no copies ~1)", "copy_ratio", "{:.2f}", None, None),
     ("04_began_interpolation", "faces found / real faces'", _ratio("face_detect_rate", "face_detect_rate_real"),
      "{:.2f}", (">=", 0.95), ("celeba_dev", _ratio("face_detect_rate", "face_detect_rate_real"))),
     ("04_began_interpolation", "FID", "fid", "{:.1f}", None, ("celeba_dev", "fid")),
     ("04_began_interpolation", "nearest-training-face ratio", "nn_ratio", "{:.2f}", (">=", 0.9), None),
+    ("04_began_interpolation", "copy check (copies 0, no copies ~1)", "copy_ratio", "{:.2f}", None, None),
     ("05_lapgan", "pyramid FID / direct DCGAN's", _ratio("fid", "fid_direct"), "{:.2f}", ("<=", 1.0),
      ("lfw_dev", _ratio("fid_lapgan", "fid_direct"))),
     ("05_lapgan", "nearest-training-face ratio", "nn_ratio", "{:.2f}", (">=", 0.9), None),
+    ("05_lapgan", "copy check (copies 0, no copies ~1)", "copy_ratio", "{:.2f}", None, None),
 ]
 
 
