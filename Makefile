@@ -75,14 +75,14 @@ publish: data
 # figures of generated faces only into assets/real/<data folder>/, and the README's real-faces table.
 # IMG_SIZE=64 trains at 64 px; SET=celeba also exports the runs' weights as that published set (a
 # notebook resumes what `make train` trained into its checkpoint folder: train long there first).
-# CONFIG="encoder_after.max_seconds=600 wacgan.max_seconds=300" sets config fields of the runs that train.
+# CONFIG="encoder_after.max_seconds=600 gans=('acgan',)" sets config fields of the runs that train.
 IMG_SIZE ?=
 SET      ?=
 CONFIG   ?=
 publish-real: data
 	@test -n "$(DATA)" || { echo "usage: make publish-real DATA=path/to/real/faces [NB=\"02 03\"] [IMG_SIZE=64] [SET=celeba] [CONFIG=\"key=value ...\"]"; exit 2; }
 	$(BIN)/python -m helpers.tools.run_notebooks --profile $(PROFILE) --real $(DATA_ARG) $(if $(IMG_SIZE),--img-size $(IMG_SIZE),) \
-		$(if $(SET),--publish $(SET),) $(foreach c,$(CONFIG),--set $(c)) $(NB)
+		$(if $(SET),--publish $(SET),) $(foreach c,$(CONFIG),--set "$(c)") $(NB)
 
 # Every notebook in the `full` profile (its networks, sizes and code paths) on CelebA- and LFW-shaped
 # stand-ins, each training run capped at REHEARSE seconds and two epochs: outputs/rehearsal/.

@@ -161,6 +161,21 @@ def test_gan_trainer_resumes_exactly_and_refuses_another_config(tmp_path, loss):
         other.fit(3)
 
 
+def test_trained_gans_follow_the_config_and_the_set():
+    cfg = ST.config_for("smoke")
+    assert ST.trained_gans(cfg) == ("acgan", "wacgan") and list(ST.parts(cfg)) == ["acgan", "wacgan"]
+    alone = replace(cfg, gans=("acgan",))
+    assert ST.trained_gans(alone) == ("acgan",) and list(ST.parts(alone)) == ["acgan"]
+
+    class Set:  # a published set without the WACGAN (the celeba set)
+        payload = {"parts": {"acgan": {}, "encoder_before": {}, "encoder_after": {}}}
+
+    assert ST.trained_gans(cfg, Set()) == ("acgan",)
+    for bad in (("wacgan",), ("acgan", "bigan")):
+        with pytest.raises(ValueError, match="needs 'acgan'"):
+            ST.trained_gans(replace(cfg, gans=bad))
+
+
 def test_encoder_learns_and_refuses_another_generator(tmp_path):
     torch.manual_seed(0)
     fs, gcfg = toy_faces(64), tiny()

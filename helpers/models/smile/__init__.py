@@ -7,5 +7,5 @@ from .convert import (class_accuracy, conversion_metrics, convert, encode, evalu
                       latent_cycle_error, metrics_record, sample_index, samples, switch_class)
 from .nets import (ACDiscriminator, CondGenerator, Critic, Encoder, TwoHeads, build_gan, class_code, class_loss,  # noqa: F401
                    clip_weights, critic_schedule, feature_matching, image_loss, prior_penalty)
-from .train import (GAN_PARTS, parts, build_encoder_trainer, build_gan_trainer, build_trainer,  # noqa: F401
-                    fixed_inputs, make_encoder_step, make_gan_step)
+from .train import (GAN_PARTS, build_encoder_trainer, build_gan_trainer, build_trainer, fixed_inputs,  # noqa: F401
+                    make_encoder_step, make_gan_step, parts, trained_gans)

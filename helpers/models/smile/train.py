@@ -16,9 +16,17 @@ GAN_PARTS = ("acgan", "wacgan")
 
 
 def parts(cfg) -> dict:
-    """Return the trainers a run starts with, {name: build_trainer keyword arguments}: the two GANs
+    """Return the trainers a run starts with, {name: build_trainer keyword arguments}: the config's GANs
     (the encoders need a trained G: build_encoder_trainer)."""
-    return {p: {"part": p} for p in GAN_PARTS}
+    return {p: {"part": p} for p in trained_gans(cfg)}
+
+
+def trained_gans(cfg, weights=None) -> tuple:
+    """Return the GANs notebook 03 has: cfg.gans, less those an open published set does not ship."""
+    unknown = [g for g in cfg.gans if g not in GAN_PARTS]
+    if "acgan" not in cfg.gans or unknown:
+        raise ValueError(f"gans={cfg.gans!r}: the converter needs 'acgan', and the GANs are {', '.join(GAN_PARTS)}")
+    return tuple(g for g in cfg.gans if weights is None or g in weights.payload["parts"])
 
 
 def _labels(attrs: torch.Tensor, cols: list[int]) -> torch.Tensor:
