@@ -242,6 +242,31 @@ def test_refined_codes_rebuild_the_faces_closer_and_keep_their_shape():
     assert refined["recon_psnr"] > fader.scores(nets, tiny_oracle(), drawn)["recon_psnr"] + 1
 
 
+def test_a_lean_set_ships_no_latent_discriminator_and_runs_without_it(tmp_path):
+    """The celeba set leaves D out (published.LEAN, its size): loading gives nets without D, the refinement
+    runs on pixels alone (as with adversarial=0), and the numbers say there is no D to read."""
+    from helpers.core import published
+
+    faces = tiny_faces(16)
+    cfg = tiny_cfg(refine_steps=5, refine_adversarial=10.0)
+    trainer, nets, _ = run(tmp_path / "ck", 1, cfg, faces)
+    published.export({"fader": trainer}, notebook="02_fadernet", model="fader", set_name="celeba", profile="smoke",
+                     data="synthetic", folder=tmp_path / "pub")
+    weights = published.open_set("02_fadernet", "celeba", folder=tmp_path / "pub")
+    assert weights.shipped("fader") == {"E", "G"}
+    _, loaded, _ = fader.train_run(cfg, faces, faces, tiny_oracle(), "cpu", tmp_path / "other", None, weights=weights,
+                                   live=False, progress=False)
+    assert set(loaded) == {"E", "G"}
+    x, y = to_range(faces.images[:4]), faces.attrs[:4]
+    torch.manual_seed(0)
+    lean = fader.codes(loaded, x, y, *cfg.refine)
+    torch.manual_seed(0)
+    plain = fader.codes(loaded, x, y, steps=5, lr=cfg.refine_lr)
+    assert torch.equal(lean, plain)
+    r = fader.scores(loaded, tiny_oracle(), faces, n=8)
+    assert r["latent_disc_accuracy"] is None and "no D" in fader.summary_row(r)
+
+
 def test_swap_accuracy_counts_flipped_readouts():
     class FlipOracle:  # reads 'Male' from the image's mean brightness
         attr_names = ["Male", "Young"]

@@ -167,6 +167,10 @@ class Weights:
         trainer.state = TrainState(**p["state"])
         return trainer.state
 
+    def shipped(self, part: str) -> set:
+        """Return the names of the networks the set ships for `part` (a lean set leaves some out: LEAN)."""
+        return set(self.payload["parts"][part]["modules"])
+
     def oracle(self) -> dict | None:
         """Return the attribute oracle's cache payload the notebook judged with (None when not shipped),
         with `faces`: the digest of the faces it was trained on (FaceSet.digest, from the manifest), and
@@ -331,6 +335,10 @@ def thin_samples(samples: list, keep: int = KEPT_SAMPLE_EPOCHS) -> list:
 # How each set stores its weights: fp16 unless listed. The celeba set's 64 px networks in fp16 would not fit
 # beside the synthetic set in the 60 MB the project allows; its cards are measured on the int8 file.
 PRECISION = {"celeba": "int8"}
+# Networks a set leaves out beside export's `drop`, {set: {part: names}}: Fader's latent discriminator only
+# trains the encoder (and steers an optional refinement term); at 64 px it is 4.5 MB in int8, which the
+# celeba set cannot hold within the 60 MB budget. A notebook opened on such a set runs without it.
+LEAN = {"celeba": {"fader": ("D",)}}
 QUANTIZE_MIN = 4096  # smaller tensors (biases, norms, the first layers) stay fp16: they are few bytes
 
 
@@ -377,7 +385,8 @@ def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile:
     def pack(sd):
         return {n: quantize(t, precision) for n, t in sd.items()}
 
-    drop, nets = drop or {}, nets or {}
+    nets, lean, drop = nets or {}, LEAN.get(set_name, {}), drop or {}
+    drop = {p: (*lean.get(p, ()), *drop.get(p, ())) for p in {*lean, *drop}}
     parts = {}
     for part, t in trainers.items():
         modules = nets.get(part, t.modules)

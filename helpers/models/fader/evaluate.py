@@ -45,14 +45,16 @@ def codes(nets: dict, x: torch.Tensor, y: torch.Tensor, steps: int = 0, lr: floa
     z = encode(nets["E"], x)
     if steps <= 0:
         return z
-    D = nets["D"]
+    D = nets.get("D")  # a lean published set ships none: the refinement is on pixels alone
+    if D is None or adversarial <= 0:
+        return invert(nets["G"], x, z, y.float(), steps=steps, lr=lr, kind="l2")[0]
 
     def fool_d(zb, yb):  # (B,): the encoder's adversarial loss per face (paper eq. 3)
         return F.binary_cross_entropy_with_logits(D(zb).float(), 1 - yb, reduction="none").mean(1)
 
     with eval_mode(D), frozen(D):
         z, _ = invert(nets["G"], x, z, y.float(), steps=steps, lr=lr, kind="l2",
-                      penalty=(lambda zb, yb: adversarial * fool_d(zb, yb)) if adversarial > 0 else None)
+                      penalty=lambda zb, yb: adversarial * fool_d(zb, yb))
     return z
 
 
@@ -89,7 +91,7 @@ def scores(nets: dict, oracle, faces, n: int | None = None, strength: float = 1.
         residual = residual_edit(x, recon, edited, strength)
         swap_res[name] = metrics.flip_rate(oracle, x, residual, name)
         keep_res[name] = metrics.preservation(oracle, x, residual, name)
-    lat = latent_accuracy(nets["D"], z, y)
+    lat = latent_accuracy(nets["D"], z, y) if "D" in nets else None  # a lean set ships no D
     chance = torch.maximum(y.mean(0), 1 - y.mean(0))
     mean, mean_res = sum(swap.values()) / len(swap), sum(swap_res.values()) / len(swap_res)
     return {"swap_accuracy": {**swap, "mean": mean}, "swap_accuracy_mean": mean,
@@ -98,8 +100,8 @@ def scores(nets: dict, oracle, faces, n: int | None = None, strength: float = 1.
             "preserve_accuracy": sum(keep.values()) / len(keep), "preserve_accuracy_per_attr": keep,
             "preserve_vs_recon": sum(keep_rec.values()) / len(keep_rec),
             "recon_psnr": metrics.psnr(recon, x), "recon_mse": float(((recon - x) ** 2).mean()),
-            "latent_disc_accuracy": float(lat.mean()),
-            "latent_disc_accuracy_per_attr": dict(zip(names, lat.tolist())),
+            "latent_disc_accuracy": None if lat is None else float(lat.mean()),
+            "latent_disc_accuracy_per_attr": None if lat is None else dict(zip(names, lat.tolist())),
             "latent_disc_chance": float(chance.mean()), "n_images": len(x)}
 
 
@@ -179,12 +181,16 @@ def select_model(ckpt_dir: str | Path, nets: dict, cfg: FaderConfig, device="cpu
     return nets, "final weights" if weights is None else f"published {weights.name!r}"
 
 
+def _number(v) -> str:
+    return "- (no D)" if v is None else f"{v:.3f}"
+
+
 def summary_row(result: dict) -> str:
     """Return a one-line summary of scores()'s result."""
     sw = result["swap_accuracy"]
     per = " ".join(f"{k} {v:.3f}" for k, v in sw.items() if k != "mean")
     return (f"swap {sw['mean']:.3f} ({per}) | preserve {result['preserve_accuracy']:.3f} "
             f"(vs recon {result['preserve_vs_recon']:.3f}) | "
-            f"PSNR {result['recon_psnr']:.1f} dB | latent D acc {result['latent_disc_accuracy']:.3f} "
+            f"PSNR {result['recon_psnr']:.1f} dB | latent D acc {_number(result['latent_disc_accuracy'])} "
             f"(chance {result['latent_disc_chance']:.3f}) | residual: swap "
             f"{result['swap_accuracy_residual_mean']:.3f}, preserve {result['preserve_accuracy_residual']:.3f}")

@@ -147,6 +147,8 @@ def train_run(cfg: FaderConfig, faces, valid, oracle, device, ckpt_dir, seconds:
         torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     state = published.fit(trainer, weights, cfg.epochs, max_seconds=seconds)
+    if weights is not None:  # a lean set (published.LEAN) ships no latent discriminator: none is used
+        nets = {k: m for k, m in nets.items() if k in weights.shipped(trainer.name)}
     print(f"{trainer.ckpt_dir.name if trainer.ckpt_dir else 'fader'}: {state.stopped}, {state.epoch} epochs "
           f"+ {state.batch} batches, {state.step} steps, {state.seconds:.0f} s of training "
           f"({time.perf_counter() - t0:.0f} s wall this call)")
