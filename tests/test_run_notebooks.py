@@ -1,5 +1,7 @@
 """`make run`'s engine: papermill executes notebooks with the profile and keeps going past a failure."""
 import json
+import os
+import time
 
 import nbformat
 import pytest
@@ -86,6 +88,12 @@ def test_a_real_face_run_commits_its_metrics_and_only_figures_of_generated_faces
     assert sorted(p.name for p in copied) == ["latent_walk.png", "metrics.json", "samples.png"]
     assert sorted(p.name for p in dest.iterdir()) == ["latent_walk.png", "metrics.json", "samples.png"]
     assert run_notebooks.publish_real("02_fadernet", "celeba_dev", tmp_path / "outputs", tmp_path) == []
+    # a later run that no longer draws a figure: the earlier run's file is neither copied nor kept
+    os.utime(run / "latent_walk.png", (time.time() - 60, time.time() - 60))
+    again = run_notebooks.publish_real("01_dcgan_face_generation", "celeba_dev", tmp_path / "outputs", tmp_path,
+                                       since=time.time() - 30)
+    assert sorted(p.name for p in again) == ["metrics.json", "samples.png"]
+    assert sorted(p.name for p in dest.iterdir()) == ["metrics.json", "samples.png"]
     assert set(run_notebooks.GENERATED_FIGURES) <= {p.stem for p in paths.NOTEBOOKS.glob("*.ipynb")}
 
 

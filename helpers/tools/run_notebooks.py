@@ -110,19 +110,25 @@ GENERATED_FIGURES = {
 }
 
 
-def publish_real(notebook: str, data: str, outputs: Path, root: Path | None = None) -> list[Path]:
+def publish_real(notebook: str, data: str, outputs: Path, root: Path | None = None,
+                 since: float | None = None) -> list[Path]:
     """Copy a real-face run's metrics.json and GENERATED_FIGURES from outputs/<notebook>/ into
-    assets/real/<data>/<notebook>/ (root: instead of assets/); return what was copied."""
+    assets/real/<data>/<notebook>/ (root: instead of assets/); return what was copied.
+
+    since: the run's start (time.time()): a file older than it is an earlier run's (a figure this run no
+    longer draws, such as SMiLE's ACGAN-vs-WACGAN grid without a WACGAN), and is neither copied nor kept."""
     from .readme import real_root
 
     dest = real_root(data, root) / notebook
     copied = []
     for name in ("metrics.json",) + GENERATED_FIGURES.get(notebook, ()):
         src = outputs / notebook / name
-        if src.is_file():
+        if src.is_file() and (since is None or src.stat().st_mtime >= since):
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest / name)
             copied.append(dest / name)
+        elif (dest / name).is_file():
+            (dest / name).unlink()
     return copied
 
 
@@ -204,7 +210,7 @@ def main(argv=None) -> int:
     for nb in nbs:
         out = nb if args.inplace else outputs / nb.stem / nb.name
         out.parent.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
+        t0, started = time.perf_counter(), time.time()
         print(f"== {nb.name} ({args.profile}{', rehearsal' if args.rehearse else ''}) -> {out}", flush=True)
         try:
             declared = papermill.inspect_notebook(str(nb))  # 00_data trains nothing: no `pretrained`
@@ -217,7 +223,7 @@ def main(argv=None) -> int:
             if args.inplace and args.profile != "smoke":  # make publish: what the README shows and tabulates
                 publish(nb.stem)
             if real_name:
-                publish_real(nb.stem, real_name, outputs)
+                publish_real(nb.stem, real_name, outputs, since=started)
         except Exception as err:  # keep going: one broken notebook should not hide the others' results
             failed.append(nb.name)
             print(f"!! {nb.name} failed: {type(err).__name__}: {str(err)[:2000]}", file=sys.stderr)
