@@ -192,7 +192,7 @@ def test_select_model_takes_the_best_checkpoint_or_the_final_weights_before_any_
     assert all(torch.equal(best[k], v) for k, v in chosen["G"].state_dict().items())
     chosen, name = fader.select_model(tmp_path / "empty", nets, tiny_cfg())  # stopped inside epoch 1
     assert name == "final weights" and chosen is nets and not nets["E"].training
-    assert "no best_swap_accuracy.pt yet" in capsys.readouterr().out
+    assert "no best_swap_accuracy.pt (no epoch was judged" in capsys.readouterr().out
 
 
 def test_faces_without_the_configs_attributes_are_refused_naming_those_they_have():

@@ -168,14 +168,15 @@ def load_nets(path: str | Path, cfg: FaderConfig, device="cpu", channels: int = 
 def select_model(ckpt_dir: str | Path, nets: dict, cfg: FaderConfig, device="cpu", channels: int = 3,
                  metric: str = "swap_accuracy", weights=None) -> tuple[dict, str]:
     """Return (nets to use from here on, their name): best_<metric>.pt, or the final weights `nets`
-    (put in eval mode) when no epoch has ended yet, so none was judged (a run stopped early), or
+    (put in eval mode) when no epoch was judged (a run stopped early, or a headless one), or
     when `nets` hold a published set's `weights` (selected when it was trained)."""
     best = Path(ckpt_dir) / f"best_{metric}.pt"
     if weights is not None:
         print(f"the published set {weights.name!r}: the weights its training run selected")
     elif best.is_file():
         return load_nets(best, cfg, device, channels), best.name
-    print(f"no {best.name} yet (no epoch has ended, so none was judged): using the final weights")
+    print(f"no {best.name} (no epoch was judged on validation: the run stopped before its first epoch ended, "
+          "or was trained headless): using the final weights")
     for m in nets.values():
         m.eval()
     return nets, "final weights" if weights is None else f"published {weights.name!r}"
