@@ -271,3 +271,11 @@ def test_channels_last_matches_contiguous():
     out = G_cl(torch.randn(2, 16))
     assert out.shape == (2, 3, 32, 32)
     F.mse_loss(out, torch.zeros_like(out)).backward()
+
+
+def test_the_sampler_draws_with_the_average_and_needs_no_g_beside_it():
+    """A published set ships G_ema without G (make evaluate keeps only what the set ships)."""
+    from helpers.gan import sampler
+
+    g, avg = nn.Linear(1, 1), nn.Linear(1, 1)
+    assert sampler({"G": g, "G_ema": avg}) is avg and sampler({"G_ema": avg}) is avg and sampler({"G": g}) is g

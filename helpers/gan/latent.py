@@ -23,7 +23,7 @@ def sample_z(n: int, z_dim: int, dist: str = "uniform", device="cpu", generator=
 
 def sampler(nets: dict) -> torch.nn.Module:
     """Return the generator to sample from: the weight average G_ema when there is one, else G."""
-    return nets.get("G_ema", nets["G"])
+    return nets["G_ema"] if "G_ema" in nets else nets["G"]  # a published set ships no G beside G_ema
 
 
 def generate(G, *inputs: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
