@@ -294,6 +294,14 @@ def png_of(array):
     return buf.getvalue()
 
 
+def test_the_conversion_table_shows_every_converter_and_dashes_what_was_not_judged():
+    text = ST.conversion_table({"plain": {"conversion_accuracy": 0.9, "preserve_accuracy": 0.8, "recon_psnr": 24.0,
+                                          "identity_kept_residual": 0.75}})
+    header, row = text.splitlines()
+    assert "identity_kept" in header and row.startswith("plain") and "0.900" in row and "24.000" in row
+    assert row.rstrip().endswith("-, -, 0.750") and row.split()[4] == "-"  # identity_kept plain: not judged
+
+
 def test_decode_upload_crops_the_centre_square():
     arr = np.zeros((40, 80, 3), np.uint8)
     arr[:, :20] = (255, 0, 0)  # left and right margins are cut away by the centre crop

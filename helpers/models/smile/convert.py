@@ -150,3 +150,15 @@ def metrics_record(cfg, states: dict, gans: dict, conversions: dict, **extra) ->
                train_seconds_per_model={k: s.seconds for k, (s, _) in states.items()},
                steps={k: s.step for k, (s, _) in states.items()})
     return out
+
+
+def conversion_table(table: dict) -> str:
+    """Return the converters' numbers side by side, {row name: conversion_metrics() result}, as text
+    ('-' where a converter was not judged on a number)."""
+    keys = ("conversion_accuracy", "preserve_accuracy", "recon_psnr", "identity_kept")
+    lines = [f"{'':28}" + "".join(f"{k:>21}" for k in keys) + "   residual: conversion, preserve, identity"]
+    for name, m in table.items():
+        res = [m.get(f"{k}_residual") for k in ("conversion_accuracy", "preserve_accuracy", "identity_kept")]
+        lines.append(f"{name:28}" + "".join(f"{m[k]:21.3f}" if k in m else f"{'-':>21}" for k in keys)
+                     + "   " + ", ".join("-" if r is None else f"{r:.3f}" for r in res))
+    return "\n".join(lines)
