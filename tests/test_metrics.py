@@ -244,6 +244,9 @@ def test_copy_ratio_reads_copies_but_not_blur():
     assert M.copy_ratio(blurred, train, held) == pytest.approx(1.0, abs=0.2)  # this one does not
     half = torch.cat([train[:400], fresh[:400]])
     assert M.copy_ratio(half, train, held) == pytest.approx(0.5 * M.copy_ratio(fresh[:400], train, held), abs=0.01)
+    to_train = M.nn_distances(half, train)  # shared by both ratios: the same numbers as computing it in each
+    assert M.copy_ratio(half, train, held, to_train) == M.copy_ratio(half, train, held)
+    assert M.nn_distance_ratio(half, train, held, to_train) == M.nn_distance_ratio(half, train, held)
 
 
 # --------------------------------------------------------------------------- metrics.json

@@ -225,20 +225,26 @@ def nn_distances(queries, reference, query_batch: int = 256, ref_batch: int = 20
     return best.float()
 
 
-def nn_distance_ratio(fake, train, held_out) -> float:
+def nn_distance_ratio(fake, train, held_out, fake_to_train=None) -> float:
     """Return the mean nearest-training-face distance of the samples `fake` over that of real faces no
     model trained on (`held_out`): near 1 when the samples are as far from the training faces as
-    unseen faces are, below 1 when they sit closer (copies). Images as in nn_distances."""
-    return float(nn_distances(fake, train).mean() / nn_distances(held_out, train).mean())
+    unseen faces are, below 1 when they sit closer (copies). Images as in nn_distances;
+    `fake_to_train`: nn_distances(fake, train) when the caller has it already."""
+    if fake_to_train is None:
+        fake_to_train = nn_distances(fake, train)
+    return float(fake_to_train.mean() / nn_distances(held_out, train).mean())
 
 
-def copy_ratio(fake, train, held_out) -> float:
+def copy_ratio(fake, train, held_out, fake_to_train=None) -> float:
     """Return how often a sample's nearest real face is a held-out one, over how often chance says
     (len(held_out) / (len(train) + len(held_out))): about 1 for samples no nearer the faces trained on
     than unseen faces are, 0 when every sample's nearest face is a training face (copies). For a sample
     drawn without looking at either set, each of the faces is equally likely its nearest, however smooth
-    it is, so blur, which nn_distance_ratio reads as copying, leaves this at 1. Images as in nn_distances."""
-    held_nearer = nn_distances(fake, held_out) < nn_distances(fake, train)
+    it is, so blur, which nn_distance_ratio reads as copying, leaves this at 1. Images and
+    `fake_to_train` as in nn_distance_ratio."""
+    if fake_to_train is None:
+        fake_to_train = nn_distances(fake, train)
+    held_nearer = nn_distances(fake, held_out) < fake_to_train
     return float(held_nearer.double().mean() * (len(train) + len(held_out)) / len(held_out))
 
 

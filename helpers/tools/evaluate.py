@@ -126,12 +126,13 @@ def nn_ratios(fake, train, test, split: str) -> dict:
     """Return the samples' nearest-neighbour ratios: `nn_ratio` (their distance to the nearest training
     face against real unseen faces' own) and `copy_ratio` (how often their nearest face is an unseen
     one, over chance: blur does not move it); {} for split 'all', where no face is held out."""
-    from ..eval.metrics import copy_ratio, nn_distance_ratio
+    from ..eval.metrics import copy_ratio, nn_distance_ratio, nn_distances
 
     if split == "all":
         return {}
-    return {"nn_ratio": nn_distance_ratio(fake, train.images, test.images[:len(fake)]),
-            "copy_ratio": copy_ratio(fake, train.images, test.images)}
+    to_train = nn_distances(fake, train.images)  # both ratios need it: the costliest of the searches
+    return {"nn_ratio": nn_distance_ratio(fake, train.images, test.images[:len(fake)], to_train),
+            "copy_ratio": copy_ratio(fake, train.images, test.images, to_train)}
 
 
 def folders(data: str, size: int, split: str, need=()):
