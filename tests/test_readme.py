@@ -94,3 +94,12 @@ def test_the_celeba_table_reads_issue_36s_goals_from_the_cards(tmp_path):
     assert "|  | faces found / real faces' | 0.90 | >= 0.95: **no** | 1.00 (celeba_dev) |  |" in table
     assert "|  | nearest-training-face ratio | 0.97 | >= 0.90: yes |  |  |" in table
     assert "| 02_fadernet |  | not published yet |  |  |  |" in table  # one line for a notebook without a model
+    began = {**entry, "notebook": "04_began_interpolation", "img_size": 32, "numbers": {"fid": 60.0}}
+    lapgan = {**entry, "notebook": "05_lapgan", "img_size": 32, "numbers": {"fid": 80.0, "fid_direct": 50.0}}
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"entries": [began, lapgan]}))
+    table = readme.celeba_table(tmp_path, root=tmp_path)  # BEGAN's FID against the set's 32 px DCGAN, in 05
+    assert "|  | FID / the set's 32 px DCGAN's (05's direct) | 1.20 | <= 1.50: yes |  |  |" in table
+    assert "| 05_lapgan | pyramid FID / direct DCGAN's | 1.60 | <= 1.00: **no** |" in table
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"entries": [began]}))
+    assert "|  | FID / the set's 32 px DCGAN's (05's direct) | not measured |  |  |  |" in \
+        readme.celeba_table(tmp_path, root=tmp_path)  # no LAPGAN set: no yardstick

@@ -174,7 +174,12 @@ def real_table(root: Path | None = None) -> str:
 
 
 def _ratio(a: str, b: str):
-    return lambda m: m[a] / m[b]
+    return lambda m, *_: m[a] / m[b]
+
+
+def _over(a: str, notebook: str, b: str):
+    """A card's number `a` over another published model's `b` (runs: {notebook: card numbers})."""
+    return lambda m, runs: m[a] / runs[notebook][b]
 
 
 # Issue 36's goals for the `celeba` set, read from its cards (`make evaluate`: 2,000 samples against the
@@ -202,6 +207,9 @@ CELEBA_ROWS = [
     ("04_began_interpolation", "faces found / real faces'", _ratio("face_detect_rate", "face_detect_rate_real"),
      "{:.2f}", (">=", 0.95), ("celeba_dev", _ratio("face_detect_rate", "face_detect_rate_real"))),
     ("04_began_interpolation", "FID", "fid", "{:.1f}", None, ("celeba_dev", "fid")),
+    # the goal's yardstick: the set's DCGAN at BEGAN's 32 px, i.e. notebook 05's direct model
+    ("04_began_interpolation", "FID / the set's 32 px DCGAN's (05's direct)", _over("fid", "05_lapgan", "fid_direct"),
+     "{:.2f}", ("<=", 1.5), None),
     ("04_began_interpolation", "nearest-training-face ratio", "nn_ratio", "{:.2f}", (">=", 0.9), None),
     ("04_began_interpolation", "copy check (copies 0, no copies ~1)", "copy_ratio", "{:.2f}", None, None),
     ("05_lapgan", "pyramid FID / direct DCGAN's", _ratio("fid", "fid_direct"), "{:.2f}", ("<=", 1.0),
@@ -217,6 +225,7 @@ def celeba_table(folder: Path | None = None, root: Path | None = None) -> str:
     from ..core import published
 
     entries = {e["notebook"]: e for e in published.read_manifest(folder or published.FOLDER) if e["set"] == "celeba"}
+    runs = {notebook: entry.get("numbers") or {} for notebook, entry in entries.items()}
     rows, seen = [], set()
     for notebook, label, key, fmt, goal, demo in CELEBA_ROWS:
         entry = entries.get(notebook)
@@ -226,7 +235,7 @@ def celeba_table(folder: Path | None = None, root: Path | None = None) -> str:
             seen.add(notebook)
             continue
         numbers = entry.get("numbers") or {}
-        value, verdict = _cell(numbers, key, fmt, goal) if numbers else ("not measured yet", "")
+        value, verdict = _cell(numbers, key, fmt, goal, runs) if numbers else ("not measured yet", "")
         base = ""
         if demo is not None:
             metrics = load(notebook, real_root(demo[0], root)) or {}
