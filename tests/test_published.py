@@ -251,6 +251,14 @@ def test_settings_from_the_environment_steer_a_run_that_trains_and_never_a_publi
                      data="synthetic", drop={"dcgan": ("D",)}, folder=tmp_path / "pub")
     monkeypatch.setenv(SETTINGS_ENV, "lr=0.5")
     assert published.config(dcgan, published.open_set(NB, "synthetic", folder=tmp_path / "pub"), "demo").lr != 0.5
+    # the run's model settings travel with the set (budgets and other models' keys do not), and a
+    # notebook opened on it builds that model: BEGAN's gamma 1.0 against the preset's 0.7
+    monkeypatch.setenv(SETTINGS_ENV, "lr=0.001; max_seconds=600; wacgan.lr=0.1; epochs=3")
+    entry = published.export({"dcgan": trainer}, notebook=NB, model="dcgan", set_name="synthetic", profile="smoke",
+                             data="synthetic", drop={"dcgan": ("D",)}, folder=tmp_path / "pub")
+    assert entry["settings"] == ["lr=0.001"]
+    monkeypatch.delenv(SETTINGS_ENV)
+    assert published.config(dcgan, published.open_set(NB, "synthetic", folder=tmp_path / "pub"), "demo").lr == 0.001
     monkeypatch.setenv(SETTINGS_ENV, "lr")
     with pytest.raises(ValueError, match="FACEGAN_SET: 'lr': use KEY=VALUE"):
         published.config(dcgan, None, "demo")

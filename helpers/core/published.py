@@ -250,7 +250,7 @@ def config(package, weights: Weights | None, profile: str, img_size: int | None 
     else `profile`'s preset at `img_size` (None: the preset's own) with the environment's settings
     (FACEGAN_SET: `make publish-real CONFIG=...` gives a long run's parts their budgets); `overrides`
     on top of either."""
-    from .config import environment_settings, merged
+    from .config import environment_settings, merged, parse_overrides
 
     settings = {}
     if weights is not None:
@@ -259,10 +259,25 @@ def config(package, weights: Weights | None, profile: str, img_size: int | None 
             raise PublishedError(f"the published set {weights.name!r} of {weights.notebook} is {size} px, not "
                                  f"img_size={img_size}: leave img_size at None to use it, or train here (pretrained=None)")
         profile, img_size = weights.profile, size
+        settings = parse_overrides(weights.entry.get("settings", []))  # what its run set beside the preset
     else:
         settings = environment_settings()
     return package.config_for(profile, **merged(merged(sized(package.config_for(profile), img_size), settings),
                                                 overrides))
+
+
+def model_settings(model: str, profile: str) -> list[str]:
+    """Return the run's FACEGAN_SET overrides (`make publish-real CONFIG=...`) that shape the model, as
+    KEY=VALUE strings: a notebook opened on the set builds its config with them (config). Budgets and
+    other run-only fields stay behind, and so do keys of another model (one CONFIG for several notebooks)."""
+    import importlib
+
+    from .config import SETTINGS_ENV, run_keys
+
+    cfg = importlib.import_module(f"helpers.models.{model}").config_for(profile)
+    names, run = {f.name for f in fields(cfg)}, run_keys(cfg)
+    keys = {p.strip(): p.partition("=")[0].strip() for p in os.environ.get(SETTINGS_ENV, "").split(";") if p.strip()}
+    return [p for p, key in keys.items() if key.split(".")[0] in names and key not in run]
 
 
 def demo_checks(profile: str, data, weights: Weights | None) -> bool:
@@ -401,6 +416,9 @@ def export(trainers: dict, *, notebook: str, model: str, set_name: str, profile:
             "images_seen": int(sum(t.state.step * t.global_batch for t in trainers.values())),
             "train_seconds": round(sum(t.state.seconds for t in trainers.values()), 1),
             "hardware": machine(first.device), "commit": commit(), "parts": list(trainers)}
+    settings = model_settings(model, profile)
+    if settings:
+        card["settings"] = settings
     oracle_payload = None
     if oracle_of is not None:
         from ..eval.oracle import oracle_cache_path
