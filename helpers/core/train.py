@@ -60,6 +60,9 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8)
 
 
+_SAID_FP32: set[str] = set()  # models whose fp32 fallback was announced in this process
+
+
 class Trainer:
     """Runs step_fn over a stream of batches of `faces`; see the module docstring.
 
@@ -95,8 +98,9 @@ class Trainer:
             raise ValueError(f"batch_size={batch_size} does not split over {self.world_size} processes: "
                              "use a number of processes that divides it")
         if amp and not bf16_native(self.device):  # emulated bf16 trains many times slower than fp32
-            if self.is_main:
+            if self.is_main and name not in _SAID_FP32:  # once per model: a notebook rebuilds its nets to check them
                 print(f"{name}: bf16 autocast off ({self.device.type} without native bf16): fp32 in the default layout")
+                _SAID_FP32.add(name)
             amp, channels_last = False, False
         fmt = torch.channels_last if channels_last else torch.preserve_format
         # .to() keeps the Parameter objects, so optimisers built before still hold them.
