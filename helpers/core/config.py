@@ -43,11 +43,15 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
+def environment_pairs() -> list[str]:
+    """Return the KEY=VALUE strings FACEGAN_SET holds, ';'-separated ([] when unset)."""
+    return [p.strip() for p in os.environ.get(SETTINGS_ENV, "").split(";") if p.strip()]
+
+
 def environment_settings() -> dict:
     """Return the config overrides FACEGAN_SET names ({} when unset)."""
-    text = os.environ.get(SETTINGS_ENV, "")
     try:
-        return parse_overrides([p.strip() for p in text.split(";") if p.strip()])
+        return parse_overrides(environment_pairs())
     except ValueError as err:
         raise ValueError(f"{SETTINGS_ENV}: {err}") from None
 

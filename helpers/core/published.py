@@ -272,11 +272,11 @@ def model_settings(model: str, profile: str) -> list[str]:
     other run-only fields stay behind, and so do keys of another model (one CONFIG for several notebooks)."""
     import importlib
 
-    from .config import SETTINGS_ENV, run_keys
+    from .config import environment_pairs, run_keys
 
     cfg = importlib.import_module(f"helpers.models.{model}").config_for(profile)
     names, run = {f.name for f in fields(cfg)}, run_keys(cfg)
-    keys = {p.strip(): p.partition("=")[0].strip() for p in os.environ.get(SETTINGS_ENV, "").split(";") if p.strip()}
+    keys = {p: p.partition("=")[0].strip() for p in environment_pairs()}
     return [p for p, key in keys.items() if key.split(".")[0] in names and key not in run]
 
 
